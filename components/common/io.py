@@ -1,0 +1,92 @@
+"""File helpers shared by the executors: local paths and gs:// alike (tf.io.gfile)."""
+
+from __future__ import annotations
+
+import glob as _glob
+import json
+import logging
+import os
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+import tensorflow as tf
+
+log = logging.getLogger("taxi_mlops")
+
+# TFX's artifact layout: one sub-directory per split.
+def split_dir(root: str, split: str) -> str:
+    return os.path.join(root, f"Split-{split}")
+
+
+def examples_pattern(root: str, split: str) -> str:
+    return os.path.join(split_dir(root, split), "*.gz")
+
+
+def resolve_files(source: str) -> list[str]:
+    """A file, a glob or a directory -> the sorted list of files it names."""
+    gfile = tf.io.gfile
+    if any(ch in source for ch in "*?["):
+        files = gfile.glob(source)
+    elif gfile.isdir(source):
+        files = [os.path.join(source, name) for name in gfile.listdir(source)
+                 if not name.startswith((".", "_"))]
+    elif gfile.exists(source):
+        files = [source]
+    else:
+        files = []
+    files = sorted(f for f in files if not gfile.isdir(f))
+    if not files:
+        where = os.path.abspath(source) if "://" not in source else source
+        raise FileNotFoundError(f"data source '{source}' matched no files (looked at {where})")
+    return files
+
+
+def open_binary(path: str):
+    """A seekable binary reader that pandas and pyarrow accept, local or gs://."""
+    if "://" not in path:
+        return open(path, "rb")
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+def write_json(path: str, payload: object) -> None:
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write(json.dumps(payload, indent=2, sort_keys=True, default=str))
+
+
+def read_json(path: str) -> object:
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
+
+
+def write_text(path: str, text: str) -> None:
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write(text)
+
+
+def read_text(path: str) -> str:
+    with tf.io.gfile.GFile(path) as f:
+        return f.read()
+
+
+def local_glob(pattern: str) -> list[str]:
+    return sorted(_glob.glob(pattern)) if "://" not in pattern else sorted(tf.io.gfile.glob(pattern))
+
+
+@contextmanager
+def step(name: str) -> Iterator[None]:
+    """Logs the start and the wall time of a long step."""
+    log.info("%s ...", name)
+    start = time.perf_counter()
+    yield
+    log.info("%s done in %.1fs", name, time.perf_counter() - start)
+
+
+def setup_logging() -> None:
+    # Beam and absl log at INFO through the root logger; keep only their warnings.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    log.setLevel(logging.INFO)

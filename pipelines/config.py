@@ -1,0 +1,229 @@
+"""The one typed config of a pipeline instance (configs/*.yaml).
+
+It is validated before anything runs (compile, run-local) and again inside every
+component, so a bad value is reported with the name of the field that holds it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the file and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSource(_Strict):
+    # A file, a glob, or a directory of files; local path or gs://. Relative local paths
+    # are resolved against the working directory (the repo root, or the image WORKDIR).
+    source: str = Field(min_length=1)
+    format: Literal["csv", "parquet", "auto"] = "auto"
+
+    def resolved_format(self, path: str) -> str:
+        if self.format != "auto":
+            return self.format
+        return "parquet" if path.endswith((".parquet", ".pq")) else "csv"
+
+
+class LabelSpec(_Strict):
+    """label = numerator > min_ratio * denominator (taxi: tips > 20% of the fare)."""
+
+    name: str = Field(min_length=1)
+    numerator: str = Field(min_length=1)
+    denominator: str = Field(min_length=1)
+    min_ratio: float = Field(gt=0)
+    # A zero or missing denominator leaves the ratio undefined: label such rows 0
+    # ("negative") or leave them out of the data ("drop").
+    zero_denominator: Literal["negative", "drop"] = "negative"
+
+
+class ZScore(_Strict):
+    name: str
+    transform: Literal["zscore"]
+
+
+class Bucketize(_Strict):
+    name: str
+    transform: Literal["bucketize"]
+    buckets: int = Field(ge=2, le=1000)
+
+
+class Vocabulary(_Strict):
+    name: str
+    transform: Literal["vocabulary"]
+    top_k: int = Field(default=1000, ge=1)
+    oov_buckets: int = Field(default=1, ge=1)
+
+
+class Hashing(_Strict):
+    name: str
+    transform: Literal["hash"]
+    hash_buckets: int = Field(ge=2)
+
+
+FeatureSpec = Annotated[Union[ZScore, Bucketize, Vocabulary, Hashing], Field(discriminator="transform")]
+
+
+class SplitSpec(_Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    ratio: float = Field(gt=0, lt=1)
+
+
+class Split(_Strict):
+    # Columns whose values decide a row's split; empty means the whole row.
+    hash_key: list[str] = []
+    splits: list[SplitSpec] = [SplitSpec(name="train", ratio=0.8), SplitSpec(name="eval", ratio=0.2)]
+
+    @model_validator(mode="after")
+    def _check(self) -> "Split":
+        names = [s.name for s in self.splits]
+        if sorted(set(names)) != sorted(names):
+            raise ValueError(f"split names must be unique, got {names}")
+        if not {"train", "eval"} <= set(names):
+            raise ValueError(f"splits must include 'train' and 'eval', got {names}")
+        total = sum(s.ratio for s in self.splits)
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"split ratios must sum to 1, got {total:g}")
+        return self
+
+
+class ModelSpec(_Strict):
+    hidden_units: list[Annotated[int, Field(ge=1)]] = [64, 32]
+    embedding_dim: int = Field(default=8, ge=1)
+    learning_rate: float = Field(default=1e-3, gt=0)
+    batch_size: int = Field(default=256, ge=1)
+    epochs: int = Field(default=5, ge=1)
+    # 0 = one pass over the training split per epoch.
+    steps_per_epoch: int = Field(default=0, ge=0)
+    seed: int = 42
+
+
+class Threshold(_Strict):
+    lower_bound: float | None = None
+    upper_bound: float | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "Threshold":
+        if self.lower_bound is None and self.upper_bound is None:
+            raise ValueError("a threshold needs lower_bound, upper_bound or both")
+        return self
+
+
+# TFMA metric class names the Evaluator can compute and gate on.
+KNOWN_METRICS = ("AUC", "AUCPrecisionRecall", "BinaryAccuracy", "Precision", "Recall",
+                 "MeanLabel", "MeanPrediction", "Calibration", "ExampleCount", "WeightedExampleCount")
+
+
+class Evaluation(_Strict):
+    # Each entry is one slice: a list of feature names (one = single-feature slice). The
+    # overall slice is always computed.
+    slices: list[list[str]] = [["payment_type"]]
+    # Metric (TFMA class name) -> bounds on its overall value; all must hold to bless.
+    value_thresholds: dict[str, Threshold] = {"AUC": Threshold(lower_bound=0.7)}
+
+    @field_validator("value_thresholds")
+    @classmethod
+    def _known(cls, v: dict[str, Threshold]) -> dict[str, Threshold]:
+        unknown = sorted(set(v) - set(KNOWN_METRICS))
+        if unknown:
+            raise ValueError(f"unknown metric(s) {unknown}; known: {list(KNOWN_METRICS)}")
+        return v
+
+
+class Validation(_Strict):
+    # A curated schema committed in the repo; when empty, SchemaGen infers one.
+    schema_path: str = ""
+    # TFDV anomaly types (e.g. ENUM_TYPE_UNEXPECTED_STRING_VALUES) reported but not failing.
+    warn_only: list[str] = []
+
+
+class Push(_Strict):
+    # Versioned model registry: local directory or gs://bucket/prefix.
+    registry: str = Field(min_length=1)
+
+
+class TaskResources(_Strict):
+    cpu: str = "1"
+    memory: str = "4G"
+    gpu_count: int = Field(default=0, ge=0)
+    gpu_type: str = ""
+
+
+class Resources(_Strict):
+    default: TaskResources = TaskResources()
+    trainer: TaskResources = TaskResources(cpu="4", memory="16G", gpu_count=1, gpu_type="NVIDIA_L4")
+
+
+class PipelineConfig(_Strict):
+    pipeline_name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    model_name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+    data: DataSource
+    label: LabelSpec
+    features: list[FeatureSpec] = Field(min_length=1)
+    split: Split = Split()
+    model: ModelSpec = ModelSpec()
+    evaluation: Evaluation = Evaluation()
+    validation: Validation = Validation()
+    push: Push
+    resources: Resources = Resources()
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> "PipelineConfig":
+        names = [f.name for f in self.features]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"features: duplicate feature(s) {dupes}")
+        leaks = {self.label.name, self.label.numerator} & set(names)
+        if leaks:
+            raise ValueError(f"features: {sorted(leaks)} would leak the label into the model")
+        for i, slice_features in enumerate(self.evaluation.slices):
+            if not slice_features:
+                raise ValueError(f"evaluation.slices[{i}]: empty (the overall slice is always computed)")
+        return self
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    def fingerprint(self) -> str:
+        """Stable hash of the config's content, recorded with every pushed model."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+
+def _format_errors(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"  {where}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def parse_config(data: dict, origin: str = "config") -> PipelineConfig:
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(f"{origin} is invalid:\n{_format_errors(err)}") from None
+
+
+def load_config(path: str | Path) -> PipelineConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of settings, got {type(data).__name__}")
+    return parse_config(data, origin=str(path))
