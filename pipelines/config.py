@@ -195,6 +195,9 @@ class PipelineConfig(_Strict):
     def feature_names(self) -> list[str]:
         return [f.name for f in self.features]
 
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json", exclude_none=True), sort_keys=True)
+
     def fingerprint(self) -> str:
         """Stable hash of the config's content, recorded with every pushed model."""
         blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
@@ -209,7 +212,13 @@ def _format_errors(err: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def parse_config(data: dict, origin: str = "config") -> PipelineConfig:
+def parse_config(data: dict | str, origin: str = "config") -> PipelineConfig:
+    """A config from a mapping or its JSON text (how components receive it)."""
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{origin} is not valid JSON: {err}") from None
     try:
         return PipelineConfig.model_validate(data)
     except ValidationError as err:

@@ -1,0 +1,26 @@
+from kfp import dsl
+from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
+
+from components.images import PIPELINE_IMAGE
+
+
+@dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
+def evaluator(config: str, value_thresholds: dict, examples: Input[Dataset], schema: Input[Artifact],
+              model: Input[Model], evaluation: Output[Artifact], blessing: Output[Artifact],
+              eval_metrics: Output[Metrics]):
+    """TFMA on the eval split (overall + slices); value thresholds decide the blessing."""
+    import os
+
+    from components.common.io import setup_logging
+    from components.evaluator import executor
+    from pipelines.config import Threshold, parse_config
+
+    setup_logging()
+    thresholds = {k: Threshold.model_validate(v) for k, v in value_thresholds.items()}
+    result = executor.run(parse_config(config), os.path.join(model.path, "Format-Serving"), examples.path,
+                          schema.path, evaluation.path, blessing.path, thresholds=thresholds)
+    evaluation.metadata["tfx_type"] = "ModelEvaluation"
+    blessing.metadata.update({"tfx_type": "ModelBlessing", "blessed": int(result.blessed),
+                              "reasons": result.reasons})
+    for name, value in result.overall_metrics.items():
+        eval_metrics.log_metric(name, round(value, 6))

@@ -1,0 +1,146 @@
+"""Pusher: ships a blessed model into a versioned registry, atomically; pushes nothing
+otherwise and says why.
+
+Registry layout (what TF Serving and KServe's TF Serving runtime read as a model base path):
+    <registry>/<model_name>/<version>/saved_model.pb, variables/, assets/, model_metadata.json
+Versions are integer timestamps (seconds), as TFX's Pusher names them.
+
+Atomicity: on a local filesystem the model is staged in a hidden sibling directory and
+renamed into place, so a version directory is either complete or absent. Object stores
+(gs://) have no rename: files are copied with saved_model.pb and then model_metadata.json
+last, and readers (the resolver, `latest_version`) only count versions whose
+model_metadata.json exists.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import os
+import shutil
+import time
+import uuid
+from dataclasses import asdict, dataclass
+
+import tensorflow as tf
+
+from components.common.io import log, read_json, write_json
+from components.evaluator.executor import is_blessed
+from pipelines.config import PipelineConfig
+
+METADATA_FILE = "model_metadata.json"
+
+
+@dataclass
+class PushResult:
+    pushed: bool
+    reason: str
+    version: int | None = None
+    destination: str | None = None
+    metadata: dict | None = None
+
+
+def file_sha256(path: str) -> str:
+    with tf.io.gfile.GFile(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def model_base(registry: str, model_name: str) -> str:
+    return os.path.join(registry, model_name)
+
+
+def list_versions(registry: str, model_name: str) -> list[int]:
+    """Complete versions (those with model_metadata.json), oldest first."""
+    base = model_base(registry, model_name)
+    if not tf.io.gfile.isdir(base):
+        return []
+    versions = []
+    for name in tf.io.gfile.listdir(base):
+        name = name.rstrip("/")
+        if name.isdigit() and tf.io.gfile.exists(os.path.join(base, name, METADATA_FILE)):
+            versions.append(int(name))
+    return sorted(versions)
+
+
+def latest_version(registry: str, model_name: str) -> tuple[int, dict] | None:
+    versions = list_versions(registry, model_name)
+    if not versions:
+        return None
+    path = os.path.join(model_base(registry, model_name), str(versions[-1]), METADATA_FILE)
+    return versions[-1], read_json(path)
+
+
+def _next_version(registry: str, model_name: str) -> int:
+    base = model_base(registry, model_name)
+    taken = set()
+    if tf.io.gfile.isdir(base):
+        taken = {int(n.rstrip("/")) for n in tf.io.gfile.listdir(base) if n.rstrip("/").isdigit()}
+    version = int(time.time())
+    while version in taken:
+        version += 1
+    return version
+
+
+def _copy_tree_gfile(src: str, dst: str, last: tuple[str, ...]) -> None:
+    """Copies src into dst; the files named in `last` (relative paths) go in that order at the end."""
+    deferred = []
+    for root, _, files in tf.io.gfile.walk(src):
+        rel_root = os.path.relpath(root, src)
+        for name in files:
+            rel = os.path.normpath(os.path.join(rel_root, name))
+            if rel in last:
+                deferred.append(rel)
+                continue
+            tf.io.gfile.makedirs(os.path.dirname(os.path.join(dst, rel)))
+            tf.io.gfile.copy(os.path.join(src, rel), os.path.join(dst, rel), overwrite=True)
+    for rel in sorted(deferred, key=last.index):
+        tf.io.gfile.copy(os.path.join(src, rel), os.path.join(dst, rel), overwrite=True)
+
+
+def push_model(serving_model_dir: str, registry: str, model_name: str, metadata: dict) -> tuple[int, str]:
+    version = _next_version(registry, model_name)
+    base = model_base(registry, model_name)
+    final = os.path.join(base, str(version))
+    metadata = metadata | {"version": version}
+    if "://" not in registry:
+        os.makedirs(base, exist_ok=True)
+        staging = os.path.join(base, f".staging-{version}-{uuid.uuid4().hex[:8]}")
+        try:
+            shutil.copytree(serving_model_dir, staging)
+            write_json(os.path.join(staging, METADATA_FILE), metadata)
+            os.rename(staging, final)  # atomic; fails rather than merge if `final` appeared
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    else:
+        _copy_tree_gfile(serving_model_dir, final, last=("saved_model.pb",))
+        write_json(os.path.join(final, METADATA_FILE), metadata)
+    return version, final
+
+
+def run(config: PipelineConfig, serving_model_dir: str, blessing_dir: str, schema_file: str,
+        output_dir: str, data_source: str | None = None, registry: str | None = None,
+        git_commit: str = "") -> PushResult:
+    registry = registry or config.push.registry
+    blessing = read_json(os.path.join(blessing_dir, "blessing.json"))
+    if not is_blessed(blessing_dir):
+        reasons = "; ".join(blessing.get("reasons", [])) or "the Evaluator did not bless the model"
+        result = PushResult(pushed=False, reason=f"not blessed: {reasons}")
+        log.warning("Pusher: pushing nothing: %s", result.reason)
+    else:
+        metadata = {
+            "model_name": config.model_name,
+            "pushed_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "metrics": blessing["overall_metrics"],
+            "checks": blessing["checks"],
+            "data_source": data_source or config.data.source,
+            "schema_sha256": file_sha256(schema_file),
+            "config_sha256": config.fingerprint(),
+            "git_commit": git_commit or None,
+        }
+        version, destination = push_model(serving_model_dir, registry, config.model_name, metadata)
+        result = PushResult(pushed=True, reason="blessed", version=version, destination=destination,
+                            metadata=metadata | {"version": version})
+        log.info("Pusher: pushed version %d to %s", version, destination)
+    tf.io.gfile.makedirs(output_dir)
+    write_json(os.path.join(output_dir, "push_result.json"), asdict(result))
+    return result

@@ -1,0 +1,18 @@
+from kfp import dsl
+from kfp.dsl import HTML, Artifact, Dataset, Input, Output
+
+from components.images import PIPELINE_IMAGE
+
+
+@dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
+def statistics_gen(config: str, examples: Input[Dataset], statistics: Output[Artifact],
+                   statistics_view: Output[HTML]):
+    """TFDV statistics per split (Split-<name>/FeatureStats.pb) and TFDV's HTML view."""
+    from components.common.io import setup_logging
+    from components.statistics_gen import executor
+    from pipelines.config import parse_config
+
+    setup_logging()
+    splits = [s.name for s in parse_config(config).split.splits]
+    counts = executor.run(examples.path, splits, statistics.path, html_path=statistics_view.path)
+    statistics.metadata.update({"tfx_type": "ExampleStatistics", "split_counts": counts})

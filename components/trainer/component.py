@@ -1,0 +1,24 @@
+from kfp import dsl
+from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
+
+from components.images import PIPELINE_IMAGE
+
+
+@dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
+def trainer(config: str, epochs: int, transformed_examples: Input[Dataset],
+            transform_graph: Input[Artifact], model: Output[Model], model_run: Output[Artifact],
+            training_metrics: Output[Metrics]):
+    """Keras model on the transformed features; SavedModel in Format-Serving/ with the
+    transform graph and two signatures; TensorBoard logs in model_run."""
+    from components.common.io import setup_logging
+    from components.trainer import executor
+    from pipelines.config import parse_config
+
+    setup_logging()
+    result = executor.run(parse_config(config), transformed_examples.path, transform_graph.path,
+                          model.path, model_run.path, epochs=epochs or None)
+    model.metadata.update({"tfx_type": "Model", "serving_dir": "Format-Serving"})
+    model_run.metadata.update({"tfx_type": "ModelRun", "strategy": result.strategy})
+    for name, value in result.final_metrics.items():
+        training_metrics.log_metric(name, round(value, 6))
+    training_metrics.log_metric("examples_per_second", result.examples_per_second)

@@ -1,0 +1,116 @@
+"""Runs the pipeline on this machine with kfp.local (SubprocessRunner, use_venv=False):
+every component runs as a subprocess in the project's own environment."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipelines.config import PipelineConfig
+from pipelines.training_pipeline import build_pipeline, thresholds_parameter
+
+
+@dataclass
+class LocalRun:
+    run_dir: Path
+    seconds: float
+    artifacts: dict[str, dict[str, str]] = field(default_factory=dict)  # task -> output -> path
+    task_seconds: dict[str, float] = field(default_factory=dict)
+    blessing: dict | None = None
+    push: dict | None = None
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() if out.returncode == 0 else ""
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def _absolute(path: str) -> str:
+    return path if "://" in path or not path else os.path.abspath(path)
+
+
+def localise(config: PipelineConfig) -> PipelineConfig:
+    """Relative paths in the config -> absolute, so every subprocess sees the same files."""
+    data = config.model_dump(mode="json", exclude_none=True)
+    data["data"]["source"] = _absolute(config.data.source)
+    data["validation"]["schema_path"] = _absolute(config.validation.schema_path)
+    data["push"]["registry"] = _absolute(config.push.registry)
+    return PipelineConfig.model_validate(data)
+
+
+class TaskTimer(logging.Filter):
+    """Reads kfp.local's own 'Executing task' / 'Task ... finished' log records: the wall
+    time of each step, in the order the steps ran. A filter on the root logger, because
+    kfp.local replaces the root logger's handlers while it runs."""
+
+    _ansi = re.compile(r"\x1b\[[0-9;]*m")
+    _start = re.compile(r"^Executing task '([^']+)'")
+    _end = re.compile(r"^Task '([^']+)' finished with status")
+
+    def __init__(self):
+        super().__init__()
+        self.started: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = self._ansi.sub("", record.getMessage())
+        if m := self._start.match(message):
+            self.started[m.group(1)] = record.created
+        elif (m := self._end.match(message)) and m.group(1) in self.started:
+            self.seconds[m.group(1)] = record.created - self.started[m.group(1)]
+        return True
+
+
+def _task_outputs(run_dir: Path, order: list[str]) -> dict:
+    """Output paths per task, in the order the tasks ran."""
+    tasks = sorted((p for p in run_dir.iterdir() if p.is_dir()),
+                   key=lambda p: order.index(p.name) if p.name in order else len(order))
+    return {t.name: {p.name: str(p) for p in sorted(t.iterdir()) if p.name != "executor_output.json"}
+            for t in tasks}
+
+
+def run_local(config: PipelineConfig, pipeline_root: str | Path, data_source: str | None = None,
+              epochs: int | None = None, registry: str | None = None) -> LocalRun:
+    from kfp import local
+
+    config = localise(config)
+    root = Path(pipeline_root).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True)
+    before = set(root.iterdir())
+    timer = TaskTimer()
+    logging.getLogger().addFilter(timer)
+    start = time.perf_counter()
+    try:
+        build_pipeline(config)(
+            data_source=_absolute(data_source) if data_source else config.data.source,
+            epochs=epochs or config.model.epochs,
+            value_thresholds=thresholds_parameter(config),
+            model_registry=_absolute(registry) if registry else config.push.registry,
+            git_commit=git_commit(),
+            pipeline_config=config.to_json())
+    finally:
+        logging.getLogger().removeFilter(timer)
+    elapsed = time.perf_counter() - start
+    run_dir = max(set(root.iterdir()) - before, key=lambda p: p.stat().st_mtime)
+    return summarise(run_dir, elapsed, timer.seconds)
+
+
+def summarise(run_dir: Path, seconds: float, task_seconds: dict[str, float]) -> LocalRun:
+    artifacts = _task_outputs(run_dir, list(task_seconds))
+    run = LocalRun(run_dir=run_dir, seconds=seconds, artifacts=artifacts, task_seconds=task_seconds)
+    for task, outputs in artifacts.items():
+        if "blessing" in outputs:
+            run.blessing = json.loads((Path(outputs["blessing"]) / "blessing.json").read_text())
+        if "pushed_model" in outputs:
+            run.push = json.loads((Path(outputs["pushed_model"]) / "push_result.json").read_text())
+    return run
