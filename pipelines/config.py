@@ -30,9 +30,12 @@ class DataSource(_Strict):
     format: Literal["csv", "parquet", "auto"] = "auto"
 
     def resolved_format(self, path: str) -> str:
-        if self.format != "auto":
-            return self.format
-        return "parquet" if path.endswith((".parquet", ".pq")) else "csv"
+        # A file's own extension wins (a --data-source override may change the format).
+        if path.endswith((".parquet", ".pq")):
+            return "parquet"
+        if path.endswith(".csv"):
+            return "csv"
+        return "csv" if self.format == "auto" else self.format
 
 
 class LabelSpec(_Strict):
@@ -42,8 +45,8 @@ class LabelSpec(_Strict):
     numerator: str = Field(min_length=1)
     denominator: str = Field(min_length=1)
     min_ratio: float = Field(gt=0)
-    # A zero or missing denominator leaves the ratio undefined: label such rows 0
-    # ("negative") or leave them out of the data ("drop").
+    # A zero, negative or missing denominator, or a missing numerator, leaves the ratio
+    # undefined: label such rows 0 ("negative") or leave them out of the data ("drop").
     zero_denominator: Literal["negative", "drop"] = "negative"
 
 
@@ -120,24 +123,37 @@ class Threshold(_Strict):
 
 
 # TFMA metric class names the Evaluator can compute and gate on.
-KNOWN_METRICS = ("AUC", "AUCPrecisionRecall", "BinaryAccuracy", "Precision", "Recall",
-                 "MeanLabel", "MeanPrediction", "Calibration", "ExampleCount", "WeightedExampleCount")
+KNOWN_METRICS = ("ExampleCount", "AUC", "AUCPrecisionRecall", "BinaryAccuracy", "Precision", "Recall",
+                 "MeanLabel", "MeanPrediction", "Calibration")
+
+
+def check_thresholds(thresholds: dict) -> dict:
+    unknown = sorted(set(thresholds) - set(KNOWN_METRICS))
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; known: {list(KNOWN_METRICS)}")
+    return thresholds
+
+
+def parse_thresholds(data: dict, origin: str = "value_thresholds") -> dict[str, Threshold]:
+    """The Evaluator's runtime parameter, checked like the config's own thresholds."""
+    try:
+        return Evaluation.model_validate({"value_thresholds": data}).value_thresholds
+    except ValidationError as err:
+        raise ConfigError(f"{origin} is invalid:\n{_format_errors(err)}") from None
 
 
 class Evaluation(_Strict):
     # Each entry is one slice: a list of feature names (one = single-feature slice). The
     # overall slice is always computed.
     slices: list[list[str]] = [["payment_type"]]
-    # Metric (TFMA class name) -> bounds on its overall value; all must hold to bless.
-    value_thresholds: dict[str, Threshold] = {"AUC": Threshold(lower_bound=0.7)}
+    # Metric (TFMA class name) -> bounds on its overall value; all must hold to bless. At
+    # least one: a blessing that checks nothing would bless every model.
+    value_thresholds: dict[str, Threshold] = Field(default={"AUC": Threshold(lower_bound=0.7)}, min_length=1)
 
     @field_validator("value_thresholds")
     @classmethod
     def _known(cls, v: dict[str, Threshold]) -> dict[str, Threshold]:
-        unknown = sorted(set(v) - set(KNOWN_METRICS))
-        if unknown:
-            raise ValueError(f"unknown metric(s) {unknown}; known: {list(KNOWN_METRICS)}")
-        return v
+        return check_thresholds(v)
 
 
 class Validation(_Strict):

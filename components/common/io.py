@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob as _glob
 import json
 import logging
+import math
 import os
 import time
 from contextlib import contextmanager
@@ -52,9 +53,21 @@ def open_binary(path: str):
     return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
 
 
+def json_safe(value):
+    """NaN/inf are not JSON: they become null (TFMA yields NaN for, e.g., precision on a
+    slice with no positive predictions)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def write_json(path: str, payload: object) -> None:
     with tf.io.gfile.GFile(path, "w") as f:
-        f.write(json.dumps(payload, indent=2, sort_keys=True, default=str))
+        f.write(json.dumps(json_safe(payload), indent=2, sort_keys=True, default=str, allow_nan=False))
 
 
 def read_json(path: str) -> object:

@@ -13,14 +13,15 @@ def evaluator(config: str, value_thresholds: dict, examples: Input[Dataset], sch
 
     from components.common.io import setup_logging
     from components.evaluator import executor
-    from pipelines.config import Threshold, parse_config
+    from pipelines.config import parse_config, parse_thresholds
 
     setup_logging()
-    thresholds = {k: Threshold.model_validate(v) for k, v in value_thresholds.items()}
+    thresholds = parse_thresholds(value_thresholds)
     result = executor.run(parse_config(config), os.path.join(model.path, "Format-Serving"), examples.path,
                           schema.path, evaluation.path, blessing.path, thresholds=thresholds)
     evaluation.metadata["tfx_type"] = "ModelEvaluation"
     blessing.metadata.update({"tfx_type": "ModelBlessing", "blessed": int(result.blessed),
                               "reasons": result.reasons})
     for name, value in result.overall_metrics.items():
-        eval_metrics.log_metric(name, round(value, 6))
+        if value == value:  # NaN is not JSON; the KFP launcher would reject it
+            eval_metrics.log_metric(name, round(value, 6))

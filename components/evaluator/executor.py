@@ -18,12 +18,11 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from components.common.io import examples_pattern, log, step, write_json
 from components.schema_gen.executor import load_schema
-from pipelines.config import PipelineConfig, Threshold
+from pipelines.config import KNOWN_METRICS, PipelineConfig, Threshold
 
 BLESSED, NOT_BLESSED = "BLESSED", "NOT_BLESSED"
 # Computed on every slice; the value thresholds may name any of them.
-METRICS = ["ExampleCount", "AUC", "AUCPrecisionRecall", "BinaryAccuracy", "Precision", "Recall",
-           "MeanLabel", "MeanPrediction", "Calibration"]
+METRICS = list(KNOWN_METRICS)
 PLOTS = ["CalibrationPlot", "ConfusionMatrixPlot"]
 # TFMA divides by zero on empty confusion-matrix cells and warns on each; the NaNs are fine.
 warnings.filterwarnings("ignore", category=RuntimeWarning, module="tensorflow_model_analysis")

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import tensorflow as tf
 
@@ -52,6 +53,8 @@ def _read_chunks(path: str, fmt: str):
                 reader = pd.read_csv(f, dtype=str, keep_default_na=False, chunksize=CHUNK_ROWS)
                 for chunk in reader:
                     yield chunk
+            except pd.errors.EmptyDataError:
+                raise InputDataError(f"{path}: empty file (no header, no rows)") from None
             except (pd.errors.ParserError, UnicodeDecodeError) as err:
                 raise InputDataError(f"{path}: not a readable CSV file: {err}") from None
     else:
@@ -75,12 +78,12 @@ def _text_type(values: pd.Series) -> str:
     return BYTES
 
 
-def _frame_type(values: pd.Series) -> str:
-    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_integer_dtype(values):
+def _arrow_type(arrow_type: pa.DataType) -> str:
+    # From the file's schema: pandas would turn a nullable int column into floats.
+    if pa.types.is_integer(arrow_type) or pa.types.is_boolean(arrow_type):
         return INT
-    if pd.api.types.is_float_dtype(values):
-        present = values.dropna()
-        return INT if present.empty else FLOAT
+    if pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type):
+        return FLOAT
     return BYTES
 
 
@@ -92,6 +95,16 @@ def infer_column_types(files: list[str], fmt: str) -> dict[str, str]:
     seen: dict[str, set[str]] = {}
     header: list[str] | None = None
     for path in files:
+        if fmt == "parquet":
+            with open_binary(path) as f:
+                schema = pq.read_schema(f)
+            columns = list(schema.names)
+            if header is not None and columns != header:
+                raise InputDataError(f"{path}: columns {columns} differ from the first file's {header}")
+            header = columns
+            for field in schema:
+                seen.setdefault(field.name, set()).add(_arrow_type(field.type))
+            continue
         for chunk in _read_chunks(path, fmt):
             columns = list(chunk.columns)
             if header is None:
@@ -100,54 +113,78 @@ def infer_column_types(files: list[str], fmt: str) -> dict[str, str]:
                 raise InputDataError(
                     f"{path}: columns {columns} differ from the first file's {header}")
             for col in columns:
-                kind = _text_type(chunk[col]) if fmt == "csv" else _frame_type(chunk[col])
-                seen.setdefault(col, set()).add(kind)
+                seen.setdefault(col, set()).add(_text_type(chunk[col]))
     if header is None:
         raise InputDataError(f"{files[0]}: no rows")
     return {col: _WIDEN.get(frozenset(kinds), BYTES) for col, kinds in seen.items()}
 
 
-def _numeric(values: pd.Series, column: str, path: str) -> np.ndarray:
-    """Float values of a label column; NaN where missing. Text is an error."""
+def _numeric(values: pd.Series, role: str, column: str, path: str) -> np.ndarray:
+    """Float values of a column the label is made from; NaN where missing. Text is an error."""
     if values.dtype == object:
-        numbers = pd.to_numeric(values.replace("", np.nan), errors="coerce")
-        bad = values[(values != "") & numbers.isna()]
+        missing = values.isna() | (values == "")
+        numbers = pd.to_numeric(values.where(~missing, np.nan), errors="coerce")
+        bad = values[~missing & numbers.isna()]
         if not bad.empty:
             raise InputDataError(
-                f"{path}: label column '{column}' holds non-numeric value {bad.iloc[0]!r} "
+                f"{path}: label.{role} column '{column}' holds non-numeric value {bad.iloc[0]!r} "
                 f"(data row {bad.index[0] + 1})")
         return numbers.to_numpy(dtype=float)
-    return values.to_numpy(dtype=float)
+    return values.to_numpy(dtype=float, na_value=np.nan)
 
 
 def derive_label(chunk: pd.DataFrame, spec: LabelSpec, path: str) -> tuple[np.ndarray, np.ndarray]:
-    """(label 0/1, mask of rows whose denominator is zero or missing)."""
+    """(label 0/1, mask of rows whose ratio is undefined: denominator zero, negative or
+    missing, or numerator missing)."""
     for role, col in (("numerator", spec.numerator), ("denominator", spec.denominator)):
         if col not in chunk.columns:
             raise InputDataError(
                 f"{path}: label.{role} column '{col}' is missing; columns are {list(chunk.columns)}")
-    num = _numeric(chunk[spec.numerator], spec.numerator, path)
-    den = _numeric(chunk[spec.denominator], spec.denominator, path)
-    undefined = np.isnan(den) | (den == 0)
+    num = _numeric(chunk[spec.numerator], "numerator", spec.numerator, path)
+    den = _numeric(chunk[spec.denominator], "denominator", spec.denominator, path)
     with np.errstate(invalid="ignore"):
-        label = (np.nan_to_num(num) > spec.min_ratio * den) & ~undefined
+        undefined = np.isnan(den) | (den <= 0) | np.isnan(num)
+        label = (num > spec.min_ratio * den) & ~undefined
     return label.astype(np.int64), undefined
 
 
-def assign_splits(chunk: pd.DataFrame, split: Split) -> np.ndarray:
+def _canonical(value, kind: str) -> str:
+    """One text form per value whatever the file format: CSV '5' and Parquet 5.0 (an int
+    column with nulls, as pandas reads it) both hash as '5'."""
+    if _is_missing(value):
+        return ""
+    if kind == INT:
+        return str(int(value))
+    if kind == FLOAT:
+        return repr(float(value))
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _is_missing(value) -> bool:
+    if value is None or value is pd.NA:
+        return True
+    return (isinstance(value, str) and value == "") or (isinstance(value, float) and np.isnan(value))
+
+
+def assign_splits(chunk: pd.DataFrame, split: Split, column_types: dict[str, str]) -> np.ndarray:
     """Index into split.splits for each row, from a hash of the key columns."""
-    key_cols = split.hash_key or list(chunk.columns)
-    keys = chunk[key_cols].astype(str).agg("\x1f".join, axis=1)
+    key_cols = split.hash_key or [c for c in chunk.columns if c in column_types]
+    missing = [c for c in key_cols if c not in chunk.columns]
+    if missing:
+        raise InputDataError(f"split.hash_key column(s) {missing} are not in the data; columns are "
+                             f"{list(chunk.columns)}")
+    keys = ["\x1f".join(_canonical(v, column_types[c]) for c, v in zip(key_cols, row))
+            for row in chunk[key_cols].itertuples(index=False, name=None)]
     buckets = np.array([int.from_bytes(hashlib.md5(k.encode()).digest()[:8], "big") % _HASH_BUCKETS
                         for k in keys])
     edges = np.cumsum([s.ratio for s in split.splits]) * _HASH_BUCKETS
     return np.minimum(np.searchsorted(edges, buckets, side="right"), len(split.splits) - 1)
 
 
-def _example(row: dict, column_types: dict[str, str]) -> bytes:
+def to_example(row: dict, column_types: dict[str, str]) -> bytes:
     feats = {}
     for col, value in row.items():
-        if value is None or (isinstance(value, float) and np.isnan(value)) or value == "":
+        if _is_missing(value):
             continue  # missing -> absent, as in TFX
         kind = column_types[col]
         if kind == INT:
@@ -192,21 +229,27 @@ def run(config: PipelineConfig, output_dir: str, source: str | None = None) -> E
                         result.dropped_rows += int(undefined.sum())
                         chunk, label = chunk[keep], label[keep]
                     chunk = chunk.assign(**{config.label.name: label})
-                    which = assign_splits(chunk.drop(columns=[config.label.name]), config.split)
+                    which = assign_splits(chunk.drop(columns=[config.label.name]), config.split,
+                                          column_types)
                     for row, idx in zip(chunk.to_dict("records"), which):
                         name = split_names[idx]
-                        writers[name].write(_example(row, column_types))
+                        writers[name].write(to_example(row, column_types))
                         result.split_counts[name] += 1
                     result.label_positive += int(label.sum())
         finally:
             for w in writers.values():
                 w.close()
+    if not sum(result.split_counts.values()):
+        raise InputDataError(f"{source}: no data rows" + (
+            f" left after dropping {result.dropped_rows} with an undefined label ratio"
+            if result.dropped_rows else ""))
     empty = [n for n, c in result.split_counts.items() if c == 0]
     if empty:
         raise InputDataError(f"split(s) {empty} got no rows from {source}: too little data for "
                              f"the ratios in split.splits")
     write_json(os.path.join(output_dir, "example_gen_summary.json"), result.to_dict())
-    log.info("ExampleGen: %s; label positive rate %.3f; %d rows with zero/missing %s (%s)",
+    log.info("ExampleGen: %s; label positive rate %.3f; %d rows with an undefined %s/%s ratio (%s)",
              result.split_counts, result.label_positive / max(1, sum(result.split_counts.values())),
-             result.zero_denominator_rows, config.label.denominator, config.label.zero_denominator)
+             result.zero_denominator_rows, config.label.numerator, config.label.denominator,
+             config.label.zero_denominator)
     return result

@@ -8,8 +8,10 @@ Versions are integer timestamps (seconds), as TFX's Pusher names them.
 Atomicity: on a local filesystem the model is staged in a hidden sibling directory and
 renamed into place, so a version directory is either complete or absent. Object stores
 (gs://) have no rename: files are copied with saved_model.pb and then model_metadata.json
-last, and readers (the resolver, `latest_version`) only count versions whose
-model_metadata.json exists.
+last, a failed copy removes the version directory, and this project's readers
+(`list_versions`, `latest_version`) only count versions whose model_metadata.json exists.
+A model server polling gs:// could still see a version directory while it is being
+written; that is the limit of atomicity on an object store.
 """
 
 from __future__ import annotations
@@ -75,10 +77,8 @@ def _next_version(registry: str, model_name: str) -> int:
     taken = set()
     if tf.io.gfile.isdir(base):
         taken = {int(n.rstrip("/")) for n in tf.io.gfile.listdir(base) if n.rstrip("/").isdigit()}
-    version = int(time.time())
-    while version in taken:
-        version += 1
-    return version
+    # Model servers serve the highest version: never go below one already there (clock skew).
+    return max([int(time.time())] + [t + 1 for t in taken])
 
 
 def _copy_tree_gfile(src: str, dst: str, last: tuple[str, ...]) -> None:
@@ -97,24 +97,48 @@ def _copy_tree_gfile(src: str, dst: str, last: tuple[str, ...]) -> None:
         tf.io.gfile.copy(os.path.join(src, rel), os.path.join(dst, rel), overwrite=True)
 
 
-def push_model(serving_model_dir: str, registry: str, model_name: str, metadata: dict) -> tuple[int, str]:
-    version = _next_version(registry, model_name)
-    base = model_base(registry, model_name)
+def _push_local(serving_model_dir: str, base: str, metadata: dict, attempts: int = 5) -> tuple[int, str]:
+    os.makedirs(base, exist_ok=True)
+    staging = os.path.join(base, f".staging-{uuid.uuid4().hex}")
+    try:
+        shutil.copytree(serving_model_dir, staging)
+        for _ in range(attempts):
+            version = _next_version(os.path.dirname(base), os.path.basename(base))
+            final = os.path.join(base, str(version))
+            write_json(os.path.join(staging, METADATA_FILE), metadata | {"version": version})
+            try:
+                os.rename(staging, final)  # atomic; fails rather than merge if `final` exists
+                return version, final
+            except OSError:
+                if not os.path.isdir(final):
+                    raise
+                # Another push took this version in the meantime: take the next one.
+        raise RuntimeError(f"could not claim a new version under {base} after {attempts} attempts")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _push_object_store(serving_model_dir: str, base: str, metadata: dict) -> tuple[int, str]:
+    version = _next_version(os.path.dirname(base), os.path.basename(base))
     final = os.path.join(base, str(version))
-    metadata = metadata | {"version": version}
-    if "://" not in registry:
-        os.makedirs(base, exist_ok=True)
-        staging = os.path.join(base, f".staging-{version}-{uuid.uuid4().hex[:8]}")
-        try:
-            shutil.copytree(serving_model_dir, staging)
-            write_json(os.path.join(staging, METADATA_FILE), metadata)
-            os.rename(staging, final)  # atomic; fails rather than merge if `final` appeared
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    else:
+    try:
         _copy_tree_gfile(serving_model_dir, final, last=("saved_model.pb",))
-        write_json(os.path.join(final, METADATA_FILE), metadata)
+        write_json(os.path.join(final, METADATA_FILE), metadata | {"version": version})
+    except Exception:
+        # Leave no numbered directory behind: a model server would try to load it.
+        if tf.io.gfile.exists(final):
+            tf.io.gfile.rmtree(final)
+        raise
     return version, final
+
+
+def push_model(serving_model_dir: str, registry: str, model_name: str, metadata: dict) -> tuple[int, str]:
+    if not tf.io.gfile.exists(os.path.join(serving_model_dir, "saved_model.pb")):
+        raise FileNotFoundError(f"no SavedModel to push in {serving_model_dir}")
+    base = model_base(registry, model_name)
+    if "://" not in registry:
+        return _push_local(serving_model_dir, base, metadata)
+    return _push_object_store(serving_model_dir, base, metadata)
 
 
 def run(config: PipelineConfig, serving_model_dir: str, blessing_dir: str, schema_file: str,

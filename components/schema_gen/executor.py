@@ -36,11 +36,16 @@ def load_schema(schema_dir_or_file: str) -> schema_pb2.Schema:
 
 
 def check_schema_covers_config(schema: schema_pb2.Schema, config: PipelineConfig, origin: str) -> None:
-    names = {f.name for f in schema.feature}
+    types = {f.name: f.type for f in schema.feature}
     needed = config.feature_names + [config.label.name]
-    missing = [n for n in needed if n not in names]
+    missing = [n for n in needed if n not in types]
     if missing:
         raise SchemaError(f"{origin}: no schema feature for configured feature(s) {missing}")
+    numeric = (schema_pb2.INT, schema_pb2.FLOAT)
+    for spec in config.features:
+        if spec.transform in ("zscore", "bucketize") and types[spec.name] not in numeric:
+            raise SchemaError(f"{origin}: features: '{spec.name}' is {schema_pb2.FeatureType.Name(types[spec.name])} "
+                              f"but transform '{spec.transform}' needs a number; use vocabulary or hash")
 
 
 def run(config: PipelineConfig, statistics_dir: str, output_dir: str) -> schema_pb2.Schema:

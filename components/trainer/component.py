@@ -20,5 +20,6 @@ def trainer(config: str, epochs: int, transformed_examples: Input[Dataset],
     model.metadata.update({"tfx_type": "Model", "serving_dir": "Format-Serving"})
     model_run.metadata.update({"tfx_type": "ModelRun", "strategy": result.strategy})
     for name, value in result.final_metrics.items():
-        training_metrics.log_metric(name, round(value, 6))
+        if value == value:  # NaN is not JSON; the KFP launcher would reject it
+            training_metrics.log_metric(name, round(value, 6))
     training_metrics.log_metric("examples_per_second", result.examples_per_second)
