@@ -76,7 +76,7 @@ def test_zero_fare_policy(tmp_path):
     assert negative.zero_denominator_rows == undefined and negative.dropped_rows == 0
     assert sum(negative.split_counts.values()) == 400
     zero_fare = [ex for s in ("train", "eval") for ex in read_examples(tmp_path / "neg", s)
-                 if value(ex, "fare") in (None, 0.0)]
+                 if value(ex, "fare") is None or value(ex, "fare") <= 0]
     assert len(zero_fare) == undefined and all(value(ex, "big_tipper") == 0 for ex in zero_fare)
 
     drop = example_gen.run(taxi_config(tmp_path, label={"zero_denominator": "drop"}), str(tmp_path / "drop"),
