@@ -74,7 +74,9 @@ def chain(tmp_path_factory, small_csv) -> Chain:
     from components.transform import executor as transform
 
     root = tmp_path_factory.mktemp("chain")
-    config = taxi_config(root, data={"source": str(small_csv), "format": "csv"})
+    # 2,400 training rows: small batches and a few epochs give the model enough steps.
+    config = taxi_config(root, data={"source": str(small_csv), "format": "csv"},
+                         model={"epochs": 6, "batch_size": 64})
     splits = ["train", "eval"]
     example_gen.run(config, str(root / "examples"))
     statistics_gen.run(str(root / "examples"), splits, str(root / "statistics"), str(root / "stats.html"))
