@@ -1,0 +1,89 @@
+"""The whole pipeline under kfp.local (SubprocessRunner, this environment), and compiled/
+being what `compile` produces now."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import tensorflow as tf
+import tensorflow_model_analysis as tfma
+import yaml
+
+from components.pusher import executor as pusher
+from pipelines.compile import compile_pipeline, compiled_path
+from pipelines.config import load_config
+from pipelines.local_run import run_local
+from tests.conftest import REPO, TAXI_CONFIG, read_taxi, taxi_config
+
+
+def test_compiled_yaml_is_up_to_date(tmp_path):
+    config = load_config(TAXI_CONFIG)
+    fresh = compile_pipeline(config, tmp_path)
+    committed = compiled_path(config, REPO / "compiled")
+    assert committed.exists(), "compiled/ is missing the pipeline: run `make compile`"
+    assert fresh.read_text() == committed.read_text(), "compiled/ is stale: run `make compile` and commit"
+
+
+def test_compiled_yaml_has_no_runtime_installs_and_no_local_paths():
+    spec = yaml.safe_load(compiled_path(load_config(TAXI_CONFIG), REPO / "compiled").read_text())
+    executors = spec["deploymentSpec"]["executors"]
+    assert len(executors) == 8
+    for executor in executors.values():
+        command = " ".join(executor["container"]["command"])
+        assert "pip install" not in command
+    assert str(REPO) not in json.dumps(spec)  # nothing from this machine baked in
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    assert set(params) == {"data_source", "epochs", "value_thresholds", "model_registry", "git_commit",
+                           "pipeline_config"}
+
+
+def _task_dir(run, task: str) -> dict[str, Path]:
+    return {name: Path(path) for name, path in run.artifacts[task].items()}
+
+
+@pytest.mark.pipeline
+def test_whole_pipeline_runs_locally(tmp_path):
+    config = taxi_config(tmp_path)  # the full taxi sample; 2 epochs
+    run = run_local(config, tmp_path / "runs")
+    assert list(run.artifacts) == ["example-gen", "statistics-gen", "schema-gen", "example-validator",
+                                   "transform", "trainer", "evaluator", "pusher"]
+    assert all(seconds > 0 for seconds in run.task_seconds.values()) and len(run.task_seconds) == 8
+
+    examples = _task_dir(run, "example-gen")["examples"]
+    assert (examples / "Split-train" / "data_tfrecord-00000-of-00001.gz").exists()
+    stats = _task_dir(run, "statistics-gen")
+    assert (stats["statistics"] / "Split-eval" / "FeatureStats.pb").exists()
+    assert "facets-overview" in stats["statistics_view"].read_text()
+    assert (_task_dir(run, "schema-gen")["schema"] / "schema.pbtxt").exists()
+    validation = _task_dir(run, "example-validator")
+    assert json.loads((validation["anomalies"] / "anomalies.json").read_text()) == []
+    assert "No anomalies" in validation["anomalies_report"].read_text()
+    graph = _task_dir(run, "transform")["transform_graph"]
+    assert (graph / "transform_fn" / "saved_model.pb").exists()
+    model = tf.saved_model.load(str(_task_dir(run, "trainer")["model"] / "Format-Serving"))
+    assert set(model.signatures) == {"serving_default", "serving_raw"}
+    evaluation = tfma.load_eval_result(str(_task_dir(run, "evaluator")["evaluation"]))
+    assert len(evaluation.slicing_metrics) > 10  # overall + payment_type + trip_start_hour slices
+
+    assert run.blessing["decision"] == "BLESSED" and run.blessing["overall_metrics"]["auc"] > 0.9
+    assert run.push["pushed"]
+    version, meta = pusher.latest_version(config.push.registry, config.model_name)
+    assert version == run.push["version"] and meta["data_source"] == config.data.source
+    assert Path(run.push["destination"], "saved_model.pb").exists()
+
+
+@pytest.mark.pipeline
+def test_corrupted_input_fails_at_validation_and_pushes_nothing(tmp_path, capfd):
+    rows = read_taxi(2000)
+    rows.loc[[10, 900], "trip_miles"] = "n/a"
+    rows.to_csv(tmp_path / "corrupt.csv", index=False)
+    config = taxi_config(tmp_path)
+    with pytest.raises(RuntimeError, match="example-validator"):
+        run_local(config, tmp_path / "runs", data_source=str(tmp_path / "corrupt.csv"))
+    log = capfd.readouterr().out
+    assert "data validation failed" in log and "feature 'trip_miles'" in log
+    assert not Path(config.push.registry).exists()
+    run_dir = next((tmp_path / "runs").iterdir())
+    assert not (run_dir / "transform").exists() and not (run_dir / "pusher").exists()
