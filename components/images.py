@@ -1,4 +1,26 @@
-"""Container images the components run in. `compile` can point them at a registry and tag;
-the default is the image the Makefile/Dockerfiles build locally."""
+"""Container images the components run in.
+
+Components name a default `base_image`; `compile` replaces it per task with images from a
+registry and tag (e.g. the git SHA), so compiled YAML always names the image built from
+the same commit. Dockerfiles: images/.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
 
 PIPELINE_IMAGE = "taxi-mlops/pipeline-python3.11:dev"
+
+
+@dataclass(frozen=True)
+class Images:
+    cpu: str  # data and evaluation components (images/pipeline.Dockerfile)
+    gpu: str  # the Trainer (images/trainer-gpu.Dockerfile)
+
+
+def images_for(registry: str, tag: str) -> Images:
+    if not registry or not tag:
+        raise ValueError("an image registry and tag are both needed, e.g. "
+                         "--image-registry us-docker.pkg.dev/my-project/mlops --image-tag $(git rev-parse --short HEAD)")
+    prefix = registry.rstrip("/")
+    return Images(cpu=f"{prefix}/taxi-mlops-pipeline:{tag}", gpu=f"{prefix}/taxi-mlops-trainer-gpu:{tag}")

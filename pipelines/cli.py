@@ -36,13 +36,29 @@ def validate_config(config: Path = ConfigOption) -> None:
 
 
 @app.command("compile")
-def compile_cmd(config: Path = ConfigOption,
-                output_dir: Path = typer.Option(Path("compiled"), help="Where the YAML goes.")) -> None:
-    """Compile the pipeline to KFP v2 YAML (compiled/<pipeline_name>.yaml)."""
-    from pipelines.compile import compile_pipeline
+def compile_cmd(
+    config: Path = ConfigOption,
+    output_dir: Path = typer.Option(Path("compiled"), help="Where the YAML goes."),
+    image_registry: Optional[str] = typer.Option(
+        None, help="Registry the images were pushed to, e.g. us-docker.pkg.dev/PROJECT/REPO "
+                   "(default: the placeholder compiled/ is generated with)."),
+    image_tag: Optional[str] = typer.Option(None, help="Image tag, e.g. the git SHA (default: latest)."),
+    target: Optional[str] = typer.Option(None, help="Only this target: kfp or vertex (default: both)."),
+    cache: bool = typer.Option(True, "--cache/--no-cache", help="KFP/Vertex step caching."),
+) -> None:
+    """Compile the pipeline to KFP v2 YAML: <output-dir>/<pipeline_name>.{kfp,vertex}.yaml."""
+    from components.images import images_for
+    from pipelines.compile import DEFAULT_IMAGE_REGISTRY, DEFAULT_IMAGE_TAG, compile_pipeline
+    from pipelines.training_pipeline import TARGETS
 
-    path = compile_pipeline(_load(config), output_dir)
-    console.print(f"wrote {path}")
+    cfg = _load(config)
+    if target not in (None, *TARGETS):
+        console.print(f"[red]error:[/red] --target must be one of {list(TARGETS)}, got {target!r}")
+        raise typer.Exit(2)
+    images = images_for(image_registry or DEFAULT_IMAGE_REGISTRY, image_tag or DEFAULT_IMAGE_TAG)
+    for t in [target] if target else TARGETS:
+        path = compile_pipeline(cfg, output_dir, t, images=images, caching=cache)
+        console.print(f"wrote {path} (images {images.cpu}, {images.gpu})")
 
 
 @app.command("run-local")

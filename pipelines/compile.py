@@ -1,4 +1,5 @@
-"""Compiles a config's pipeline to YAML (compiled/<pipeline_name>.yaml)."""
+"""Compiles a config's pipeline to YAML: one file per target,
+compiled/<pipeline_name>.<target>.yaml (kfp: Kubeflow on GKE; vertex: Vertex AI Pipelines)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,30 @@ from pathlib import Path
 
 from kfp import compiler
 
+from components.images import Images, images_for
 from pipelines.config import PipelineConfig
-from pipelines.training_pipeline import build_pipeline
+from pipelines.training_pipeline import TARGETS, Target, build_pipeline
+
+# What compiled/ is generated with (`make compile`); CI delivery passes the real registry
+# and the commit's SHA instead.
+DEFAULT_IMAGE_REGISTRY = "us-docker.pkg.dev/YOUR_PROJECT/taxi-mlops"
+DEFAULT_IMAGE_TAG = "latest"
 
 
-def compiled_path(config: PipelineConfig, output_dir: str | Path) -> Path:
-    return Path(output_dir) / f"{config.pipeline_name}.yaml"
+def compiled_path(config: PipelineConfig, output_dir: str | Path, target: Target) -> Path:
+    return Path(output_dir) / f"{config.pipeline_name}.{target}.yaml"
 
 
-def compile_pipeline(config: PipelineConfig, output_dir: str | Path) -> Path:
-    path = compiled_path(config, output_dir)
+def compile_pipeline(config: PipelineConfig, output_dir: str | Path, target: Target,
+                     images: Images | None = None, caching: bool = True) -> Path:
+    path = compiled_path(config, output_dir, target)
     path.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(build_pipeline(config), package_path=str(path))
+    images = images or images_for(DEFAULT_IMAGE_REGISTRY, DEFAULT_IMAGE_TAG)
+    pipeline = build_pipeline(config, target=target, images=images, caching=caching)
+    compiler.Compiler().compile(pipeline, package_path=str(path))
     return path
+
+
+def compile_all(config: PipelineConfig, output_dir: str | Path, images: Images | None = None,
+                caching: bool = True) -> list[Path]:
+    return [compile_pipeline(config, output_dir, t, images, caching) for t in TARGETS]

@@ -169,15 +169,31 @@ class Push(_Strict):
 
 
 class TaskResources(_Strict):
-    cpu: str = "1"
-    memory: str = "4G"
-    gpu_count: int = Field(default=0, ge=0)
-    gpu_type: str = ""
+    # Kubernetes quantities; Vertex picks the machine type from the limits.
+    cpu: str = Field(default="1", pattern=r"^([0-9]+(\.[0-9]+)?|[0-9]+m)$")
+    memory: str = Field(default="4G", pattern=r"^[0-9]+(\.[0-9]+)?(K|M|G|T|Ki|Mi|Gi|Ti)$")
+    gpu_count: int = Field(default=0, ge=0, le=16)
+    # Vertex accelerator name (NVIDIA_L4, NVIDIA_TESLA_T4, ...); the GKE node label is
+    # derived from it (nvidia-l4, nvidia-tesla-t4, ...).
+    gpu_type: str = Field(default="", pattern=r"^(NVIDIA_[A-Z0-9_]+)?$")
+
+    @model_validator(mode="after")
+    def _gpu(self) -> "TaskResources":
+        if self.gpu_count and not self.gpu_type:
+            raise ValueError("gpu_count > 0 needs a gpu_type such as NVIDIA_L4")
+        return self
+
+    @property
+    def gke_accelerator(self) -> str:
+        return self.gpu_type.lower().replace("_", "-")
 
 
 class Resources(_Strict):
     default: TaskResources = TaskResources()
     trainer: TaskResources = TaskResources(cpu="4", memory="16G", gpu_count=1, gpu_type="NVIDIA_L4")
+    # Retries for transient failures (pre-empted nodes, storage hiccups). ExampleValidator is
+    # never retried: bad data fails the same way every time.
+    retries: int = Field(default=2, ge=0, le=10)
 
 
 class PipelineConfig(_Strict):

@@ -1,5 +1,4 @@
-"""The whole pipeline under kfp.local (SubprocessRunner, this environment), and compiled/
-being what `compile` produces now."""
+"""The whole pipeline under kfp.local (SubprocessRunner, this environment)."""
 
 from __future__ import annotations
 
@@ -9,34 +8,10 @@ from pathlib import Path
 import pytest
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
-import yaml
 
 from components.pusher import executor as pusher
-from pipelines.compile import compile_pipeline, compiled_path
-from pipelines.config import load_config
 from pipelines.local_run import run_local
-from tests.conftest import REPO, TAXI_CONFIG, read_taxi, taxi_config
-
-
-def test_compiled_yaml_is_up_to_date(tmp_path):
-    config = load_config(TAXI_CONFIG)
-    fresh = compile_pipeline(config, tmp_path)
-    committed = compiled_path(config, REPO / "compiled")
-    assert committed.exists(), "compiled/ is missing the pipeline: run `make compile`"
-    assert fresh.read_text() == committed.read_text(), "compiled/ is stale: run `make compile` and commit"
-
-
-def test_compiled_yaml_has_no_runtime_installs_and_no_local_paths():
-    spec = yaml.safe_load(compiled_path(load_config(TAXI_CONFIG), REPO / "compiled").read_text())
-    executors = spec["deploymentSpec"]["executors"]
-    assert len(executors) == 8
-    for executor in executors.values():
-        command = " ".join(executor["container"]["command"])
-        assert "pip install" not in command
-    assert str(REPO) not in json.dumps(spec)  # nothing from this machine baked in
-    params = spec["root"]["inputDefinitions"]["parameters"]
-    assert set(params) == {"data_source", "epochs", "value_thresholds", "model_registry", "git_commit",
-                           "pipeline_config"}
+from tests.conftest import read_taxi, taxi_config
 
 
 def _task_dir(run, task: str) -> dict[str, Path]:

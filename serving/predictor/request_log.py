@@ -1,0 +1,76 @@
+"""Structured request/response logs: JSON lines a monitoring job can read.
+
+One line per predicted instance:
+  {"timestamp": "2026-11-22T09:30:00.123Z", "request_id": "...", "model_name": "...",
+   "model_version": "1795336860", "protocol": "v1", "index": 0, "batch_size": 2,
+   "features": {...raw features as served...}, "prediction": 0.137}
+and one line per rejected request (status 400), with "error" instead of features/prediction.
+
+`path` is a file (ending in .jsonl / .json / .log) or a directory; in a directory each process
+writes its own `requests-<model_name>-<hostname>-<pid>.jsonl`, so several server workers never
+interleave partial lines. Each request's lines go out in one write under a lock and are
+flushed at once; read them with `pandas.read_json(path, lines=True)`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import threading
+
+_FILE_SUFFIXES = (".jsonl", ".json", ".log", ".ndjson")
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def log_file_for(path: str, model_name: str) -> str:
+    if path.endswith(_FILE_SUFFIXES):
+        return path
+    return os.path.join(path, f"requests-{model_name}-{socket.gethostname()}-{os.getpid()}.jsonl")
+
+
+class RequestLogger:
+    def __init__(self, path: str | None, model_name: str):
+        self.path = log_file_for(path, model_name) if path else None
+        self._lock = threading.Lock()
+        self._file = None
+        if self.path:
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            self._file = open(self.path, "a", encoding="utf-8", buffering=1)
+
+    @property
+    def enabled(self) -> bool:
+        return self._file is not None
+
+    def _write(self, records: list[dict]) -> None:
+        if not self._file:
+            return
+        text = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records)
+        with self._lock:
+            self._file.write(text)
+            self._file.flush()
+
+    def predictions(self, *, request_id: str, model_name: str, model_version: str, protocol: str,
+                    features: list[dict], predictions: list[float]) -> None:
+        ts = _now()
+        n = len(predictions)
+        self._write([{"timestamp": ts, "request_id": request_id, "model_name": model_name,
+                      "model_version": model_version, "protocol": protocol, "index": i,
+                      "batch_size": n, "features": f, "prediction": p}
+                     for i, (f, p) in enumerate(zip(features, predictions))])
+
+    def rejected(self, *, request_id: str, model_name: str, model_version: str, protocol: str,
+                 error: str) -> None:
+        self._write([{"timestamp": _now(), "request_id": request_id, "model_name": model_name,
+                      "model_version": model_version, "protocol": protocol, "status": 400,
+                      "error": error}])
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file:
+                self._file.close()
+                self._file = None

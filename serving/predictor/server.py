@@ -1,0 +1,114 @@
+"""Command line: serve a pushed model with KServe's model server.
+
+    taxi-serve --model_dir artifacts/registry/chicago_taxi_big_tipper          # latest version
+    taxi-serve --model_dir /mnt/models --model_name chicago_taxi_big_tipper    # in the image
+
+Takes every kserve.ModelServer option (--http_port, --grpc_port, --enable_grpc, --workers, ...)
+plus the ones below. Endpoints (all KServe's own, on --http_port):
+  GET  /                                   liveness  {"status": "alive"}
+  GET  /v2/health/live, /v2/health/ready   server liveness / readiness
+  GET  /v1/models/<name>, /v2/models/<name>/ready   model readiness
+  GET  /v2/models/<name>                   model metadata (inputs, datatypes)
+  POST /v1/models/<name>:predict           {"instances": [{raw features}, ...]}
+  POST /v2/models/<name>/infer             Open Inference Protocol, one input per feature
+  GET  /metrics                            Prometheus
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from http import HTTPStatus
+
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+import kserve
+from kserve import model_server as kms
+from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
+from kserve.protocol.rest.server import RESTServer
+
+from .model import DEFAULT_MAX_BATCH_SIZE, TaxiModel
+from .model_dir import resolve
+
+DEFAULT_MODEL_NAME = "model"  # kserve's own default for --model_name
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="taxi-serve", parents=[kms.parser],
+        description="Serve a pushed taxi-mlops SavedModel (serving_raw) with KServe.")
+    parser.add_argument("--model_dir", default=os.environ.get("MODEL_DIR", "/mnt/models"),
+                        help="a version directory, or a model base path <registry>/<model_name> "
+                             "(the highest version with model_metadata.json is served); local or gs://. "
+                             "Default: $MODEL_DIR or /mnt/models (where KServe's storage "
+                             "initializer puts storageUri)")
+    parser.add_argument("--host", default=os.environ.get("SERVING_HOST", "0.0.0.0"),
+                        help="address the REST server binds (127.0.0.1 for local use)")
+    parser.add_argument("--max_batch_size", type=int,
+                        default=int(os.environ.get("MAX_BATCH_SIZE", DEFAULT_MAX_BATCH_SIZE)),
+                        help="instances per request above which the request gets a 400")
+    parser.add_argument("--request_log", default=os.environ.get("REQUEST_LOG", ""),
+                        help="JSON-lines request log: a .jsonl file or a directory "
+                             "(empty: no request log)")
+    return parser
+
+
+async def _validation_error_as_400(_, exc: RequestValidationError):
+    """FastAPI answers a body it cannot parse (v2 infer) with 422; the contract here is 400."""
+    problems = []
+    errors = [e for e in exc.errors() if "bytes" not in e.get("loc", ())] or exc.errors()
+    for err in errors:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "InferenceRequest"))
+        problems.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+    message = "malformed request: " + "; ".join(problems or ["invalid body"])
+    return JSONResponse(status_code=HTTPStatus.BAD_REQUEST, content={"error": message})
+
+
+class TaxiModelServer(kserve.ModelServer):
+    """kserve.ModelServer whose single-process REST server binds `host` (KServe binds 0.0.0.0)."""
+
+    def __init__(self, host: str = "0.0.0.0", **kwargs):
+        super().__init__(**kwargs)
+        self.host = host
+        kms.app.add_exception_handler(RequestValidationError, _validation_error_as_400)
+
+    def start(self, models) -> None:
+        if self.workers > 1:  # KServe's multi-process server (binds 0.0.0.0)
+            return super().start(models)
+        self._register_and_check_atleast_one_model_is_ready(models)
+        self._rest_server = RESTServer(
+            FASTAPI_APP_IMPORT_STRING, self.dataplane, self.model_repository_extension,
+            self.http_port, access_log_format=self.access_log_format, workers=1,
+            grace_period=self.grace_period)
+        self._rest_server.config.host = self.host
+        self.servers.append(self._rest_server.start())
+        if self.enable_grpc:
+            self._grpc_server = kms.GRPCServer(
+                self.grpc_port, self.dataplane, self.model_repository_extension,
+                kwargs=vars(kms.args), grace_period=self.grace_period)
+            self.servers.append(self._grpc_server.start(self.max_threads))
+        self.setup_event_loop()
+        self.register_signal_handler()
+        asyncio.run(self._serve())
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    name = args.model_name
+    if name == DEFAULT_MODEL_NAME:  # not given: the name the Pusher recorded
+        name = resolve(args.model_dir).metadata.get("model_name") or DEFAULT_MODEL_NAME
+    model = TaxiModel(name, args.model_dir, max_batch_size=args.max_batch_size,
+                      request_log=args.request_log or None)
+    model.load()
+    TaxiModelServer(host=args.host, http_port=args.http_port, grpc_port=args.grpc_port,
+                    workers=args.workers, max_threads=args.max_threads,
+                    max_asyncio_workers=args.max_asyncio_workers, enable_grpc=args.enable_grpc,
+                    enable_docs_url=args.enable_docs_url,
+                    enable_latency_logging=args.enable_latency_logging,
+                    access_log_format=args.access_log_format).start([model])
+
+
+if __name__ == "__main__":
+    main()
