@@ -82,6 +82,133 @@ def run_local_cmd(
     print_summary(run)
 
 
+# ------------------------------------------------------------ cluster: submit, schedule, runs
+
+TargetOption = typer.Option(..., "--target", "-t", help="kfp (a Kubeflow Pipelines endpoint) or vertex.")
+HostOption = typer.Option(None, help="[kfp] KFP API endpoint, e.g. https://HOST/pipeline "
+                                     "(credentials: kube config / in-cluster token).")
+ExperimentOption = typer.Option("taxi-mlops", help="[kfp] Experiment to file runs under.")
+NamespaceOption = typer.Option(None, help="[kfp] Kubeflow profile namespace (multi-user clusters).")
+ProjectOption = typer.Option(None, help="[vertex] GCP project (credentials: application default).")
+RegionOption = typer.Option("us-central1", help="[vertex] Region.")
+PipelineRootOption = typer.Option(None, help="[vertex] gs:// pipeline root for run artifacts.")
+ServiceAccountOption = typer.Option("", help="Service account the run executes as.")
+LabelOption = typer.Option([], "--label", help="[vertex] key=value label; repeatable.")
+ParamOption = typer.Option([], "--param", "-p", help="Pipeline parameter name=value; repeatable "
+                                                     "(e.g. -p epochs=10 -p model_registry=gs://B/models).")
+
+
+def _package(target: str, package: Optional[Path], config: Path) -> Path:
+    from pipelines.compile import compiled_path
+
+    return package or compiled_path(_load(config), Path("compiled"), target)
+
+
+def _make_target(target: str, host, experiment, namespace, project, region, pipeline_root, service_account, labels):
+    from pipelines.submit import KfpTarget, SubmitError, VertexTarget
+
+    if target == "kfp":
+        if not host:
+            raise SubmitError("--target kfp needs --host (the KFP API endpoint)")
+        return KfpTarget(host=host, experiment=experiment, namespace=namespace, service_account=service_account)
+    if target == "vertex":
+        if not project or not pipeline_root:
+            raise SubmitError("--target vertex needs --project and --pipeline-root gs://...")
+        pairs = dict(label.split("=", 1) for label in labels if "=" in label)
+        if len(pairs) != len(labels):
+            raise SubmitError(f"--label expects key=value, got {labels}")
+        return VertexTarget(project=project, region=region, pipeline_root=pipeline_root,
+                            service_account=service_account, labels=pairs)
+    raise SubmitError(f"--target must be kfp or vertex, got {target!r}")
+
+
+def _send(target, package, params, run_name, cache, dry_run, cron, **where):
+    import json
+
+    from pipelines.submit import SubmitError, submit_kfp, submit_vertex
+
+    try:
+        tgt = _make_target(target, **where)
+        submit = submit_kfp if target == "kfp" else submit_vertex
+        sub = submit(tgt, package, params, run_name=run_name, caching=cache, dry_run=dry_run, cron=cron)
+    except SubmitError as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from None
+    if dry_run:
+        console.print(f"[bold]dry run[/bold]: {len(sub.requests)} request(s) that would be sent to {target}:")
+        for req in sub.requests:
+            console.print(f"{req['method']} {req['url']}")
+            console.print_json(json.dumps(req["body"], default=str))
+    else:
+        console.print(f"submitted to {target}: {sub.result}")
+
+
+@app.command("submit")
+def submit_cmd(
+    target: str = TargetOption, config: Path = ConfigOption,
+    package: Optional[Path] = typer.Option(None, help="Compiled YAML (default: compiled/<pipeline>.<target>.yaml)."),
+    param: list[str] = ParamOption, run_name: str = typer.Option("", help="Run display name."),
+    cache: bool = typer.Option(True, "--cache/--no-cache", help="Step caching for this run."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the requests instead of sending them."),
+    host: Optional[str] = HostOption, experiment: str = ExperimentOption, namespace: Optional[str] = NamespaceOption,
+    project: Optional[str] = ProjectOption, region: str = RegionOption, pipeline_root: Optional[str] = PipelineRootOption,
+    service_account: str = ServiceAccountOption, label: list[str] = LabelOption,
+) -> None:
+    """Start a one-off run on Kubeflow Pipelines or Vertex AI Pipelines."""
+    _send(target, _package(target, package, config), param, run_name, cache, dry_run, "", host=host,
+          experiment=experiment, namespace=namespace, project=project, region=region,
+          pipeline_root=pipeline_root, service_account=service_account, labels=label)
+
+
+@app.command("schedule")
+def schedule_cmd(
+    target: str = TargetOption,
+    cron: str = typer.Option(..., help='Cron, 5 fields, UTC, e.g. "0 3 * * *" (daily 03:00).'),
+    config: Path = ConfigOption,
+    package: Optional[Path] = typer.Option(None, help="Compiled YAML (default: compiled/<pipeline>.<target>.yaml)."),
+    param: list[str] = ParamOption, run_name: str = typer.Option("", help="Schedule display name."),
+    cache: bool = typer.Option(True, "--cache/--no-cache", help="Step caching for scheduled runs."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the requests instead of sending them."),
+    host: Optional[str] = HostOption, experiment: str = ExperimentOption, namespace: Optional[str] = NamespaceOption,
+    project: Optional[str] = ProjectOption, region: str = RegionOption, pipeline_root: Optional[str] = PipelineRootOption,
+    service_account: str = ServiceAccountOption, label: list[str] = LabelOption,
+) -> None:
+    """Create a recurring run (KFP) or a PipelineJobSchedule (Vertex)."""
+    _send(target, _package(target, package, config), param, run_name, cache, dry_run, cron, host=host,
+          experiment=experiment, namespace=namespace, project=project, region=region,
+          pipeline_root=pipeline_root, service_account=service_account, labels=label)
+
+
+@app.command("runs")
+def runs_cmd(
+    target: str = TargetOption,
+    follow: Optional[str] = typer.Option(None, help="Wait for this run (KFP run id / Vertex job name) to finish."),
+    limit: int = typer.Option(10, min=1, help="How many recent runs to list."),
+    timeout: int = typer.Option(6 * 3600, help="[kfp] Seconds to wait with --follow."),
+    host: Optional[str] = HostOption, namespace: Optional[str] = NamespaceOption,
+    project: Optional[str] = ProjectOption, region: str = RegionOption, pipeline_root: Optional[str] = PipelineRootOption,
+) -> None:
+    """List recent runs, or follow one until it finishes."""
+    from pipelines import submit as s
+
+    try:
+        tgt = _make_target(target, host, "taxi-mlops", namespace, project, region, pipeline_root or "gs://unused", "", [])
+    except s.SubmitError as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from None
+    if follow:
+        state = s.follow_run_kfp(tgt, follow, timeout) if target == "kfp" else s.follow_run_vertex(tgt, follow)
+        console.print(f"{follow}: {state}")
+        return
+    runs = s.list_runs_kfp(tgt, limit) if target == "kfp" else s.list_runs_vertex(tgt, limit)
+    table = Table(title=f"Recent runs on {target}")
+    for column in ("run_id", "name", "state", "created", "finished"):
+        table.add_column(column, overflow="fold")
+    for run in runs:
+        table.add_row(*(str(run[c]) for c in ("run_id", "name", "state", "created", "finished")))
+    console.print(table)
+
+
 def print_summary(run) -> None:
     console.print(f"\nRun directory: {run.run_dir}")
     table = Table(title="Steps and artifacts (paths relative to the run directory)")

@@ -135,6 +135,7 @@ def _upload(client, docs: list[dict], pipeline_name: str, version_name: str, sub
         package = Path(tmp) / f"{pipeline_name}.yaml"
         package.write_text(yaml.safe_dump_all(docs, sort_keys=False))
         if pipeline_id is None:
+            # A dry run does not look the pipeline up: when it exists, a version is uploaded instead.
             sub.add("POST", f"/apis/v2beta1/pipelines/upload?name={pipeline_name}",
                     {"uploadfile": f"<{package.name}: the pipeline spec>", "name": pipeline_name})
             if dry_run:
@@ -164,6 +165,7 @@ def submit_kfp(target: KfpTarget, package: str | Path, params: list[str], run_na
     spec = with_caching(docs[0], caching)
     values = parse_params(spec, params)
     check_cluster_paths(spec, values)
+    cron = kfp_cron(cron) if cron else ""  # checked before anything is sent
     name = spec["pipelineInfo"]["name"]
     stamp = _timestamp()
     sub = Submission("kfp")
@@ -177,7 +179,7 @@ def submit_kfp(target: KfpTarget, package: str | Path, params: list[str], run_na
             display_name=run_name or f"{name}-schedule", experiment_id=experiment_id,
             pipeline_version_reference=version_ref, runtime_config=runtime, mode="ENABLE",
             max_concurrency=str(max_concurrency), no_catchup=True, service_account=target.service_account or None,
-            trigger=api.V2beta1Trigger(cron_schedule=api.V2beta1CronSchedule(cron=kfp_cron(cron))))
+            trigger=api.V2beta1Trigger(cron_schedule=api.V2beta1CronSchedule(cron=cron)))
         url, send = "/apis/v2beta1/recurringruns", lambda: client._recurring_run_api.recurring_run_service_create_recurring_run(body=body)
     else:
         body = api.V2beta1Run(display_name=run_name or f"{name}-{stamp}", experiment_id=experiment_id,
@@ -218,15 +220,30 @@ class VertexTarget:
     credentials: Any = None
 
 
-def _vertex_init(target: VertexTarget) -> None:
+def _vertex_init(target: VertexTarget, dry_run: bool = False) -> VertexTarget:
+    import dataclasses
+
+    import google.auth
+    from google.auth.credentials import AnonymousCredentials
     from google.cloud import aiplatform
 
     if not target.pipeline_root.startswith("gs://"):
         raise SubmitError(f"--pipeline-root {target.pipeline_root!r}: Vertex needs a gs:// location")
+    if target.credentials is None:
+        if dry_run:  # nothing is sent, so no credentials are needed
+            target = dataclasses.replace(target, credentials=AnonymousCredentials())
+        else:
+            try:
+                credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+            except google.auth.exceptions.DefaultCredentialsError:
+                raise SubmitError("no Google credentials found: run `gcloud auth application-default login`, "
+                                  "or set GOOGLE_APPLICATION_CREDENTIALS to a service account key file") from None
+            target = dataclasses.replace(target, credentials=credentials)
     kwargs = {"project": target.project, "location": target.region, "credentials": target.credentials}
     if target.api_endpoint:
         kwargs.update(api_endpoint=target.api_endpoint, api_transport="rest")
     aiplatform.init(**kwargs)
+    return target
 
 
 def _vertex_job(target: VertexTarget, package, values, run_name, caching):
@@ -252,17 +269,20 @@ def submit_vertex(target: VertexTarget, package: str | Path, params: list[str], 
     spec = load_spec(package)
     values = parse_params(spec, params)
     check_cluster_paths(spec, values)
-    _vertex_init(target)
+    if cron:
+        kfp_cron(cron)  # the same five-field check, before anything is sent
+    target = _vertex_init(target, dry_run)
     job = _vertex_job(target, package, values, run_name, caching)
     parent = f"projects/{target.project}/locations/{target.region}"
     job_body = json_format.MessageToDict(job._gca_resource._pb)  # the request body, unsent
     sub = Submission("vertex")
+    name = job._gca_resource.display_name
     if cron:
         sub.add("POST", f"/v1/{parent}/schedules", {
-            "displayName": f"{job.display_name}-schedule", "cron": cron, "maxConcurrentRunCount": max_concurrency,
+            "displayName": f"{name}-schedule", "cron": cron, "maxConcurrentRunCount": max_concurrency,
             "createPipelineJobRequest": {"parent": parent, "pipelineJob": job_body}})
         if not dry_run:
-            schedule = aiplatform.PipelineJobSchedule(pipeline_job=job, display_name=f"{job.display_name}-schedule")
+            schedule = aiplatform.PipelineJobSchedule(pipeline_job=job, display_name=f"{name}-schedule")
             schedule.create(cron=cron, max_concurrent_run_count=max_concurrency,
                             service_account=target.service_account or None)
             sub.result = {"schedule": schedule.resource_name}
@@ -277,7 +297,7 @@ def submit_vertex(target: VertexTarget, package: str | Path, params: list[str], 
 def list_runs_vertex(target: VertexTarget, limit: int = 10) -> list[dict]:
     from google.cloud import aiplatform
 
-    _vertex_init(target)
+    target = _vertex_init(target)
     jobs = aiplatform.PipelineJob.list(order_by="create_time desc")[:limit]
     return [{"run_id": j.resource_name, "name": j.display_name, "state": j.state.name,
              "created": str(j.create_time), "finished": str(j.gca_resource.end_time)} for j in jobs]
@@ -286,7 +306,7 @@ def list_runs_vertex(target: VertexTarget, limit: int = 10) -> list[dict]:
 def follow_run_vertex(target: VertexTarget, run_id: str) -> str:
     from google.cloud import aiplatform
 
-    _vertex_init(target)
+    target = _vertex_init(target)
     job = aiplatform.PipelineJob.get(run_id)
     job.wait()
     return job.state.name

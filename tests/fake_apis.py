@@ -1,0 +1,125 @@
+"""A local HTTP server standing in for the KFP API server (v2beta1) and Vertex AI's REST
+endpoints. It records every request (method, path, query, headers, body) and answers with
+the minimal JSON the real clients parse, so tests can assert on the real request bodies."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict
+    headers: dict
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+
+class FakeApis:
+    def __init__(self):
+        self.requests: list[Recorded] = []
+        self.pipelines: dict[str, str] = {}  # name -> id
+        self.vertex_jobs: dict[str, dict] = {}
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output quiet
+                pass
+
+            def _handle(self):
+                url = urlparse(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                rec = Recorded(self.command, url.path, parse_qs(url.query), dict(self.headers), body)
+                fake.requests.append(rec)
+                status, payload = fake.respond(rec)
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PATCH = do_DELETE = _handle
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def find(self, method: str, pattern: str) -> list[Recorded]:
+        return [r for r in self.requests if r.method == method and re.fullmatch(pattern, r.path)]
+
+    # ------------------------------------------------------------------ responses
+    def respond(self, r: Recorded) -> tuple[int, dict]:
+        p = r.path
+        if p.startswith("/apis/v2beta1/"):
+            return self._kfp(r, p[len("/apis/v2beta1/"):])
+        if p.startswith("/v1/projects/"):
+            return self._vertex(r)
+        if r.method == "GET" and (m := re.fullmatch(r"/storage/v1/b/([^/]+)", p)):
+            # aiplatform checks the pipeline root's bucket before submitting (STORAGE_EMULATOR_HOST)
+            return 200, {"name": m.group(1), "location": "US-CENTRAL1", "projectNumber": "123456789"}
+        return 404, {"error": f"no route for {r.method} {p}"}
+
+    def _kfp(self, r: Recorded, p: str) -> tuple[int, dict]:
+        if r.method == "GET" and p == "healthz":
+            return 200, {"multi_user": False}
+        if r.method == "GET" and p == "pipelines":
+            flt = json.loads(r.query.get("filter", ["{}"])[0] or "{}")
+            names = [pred.get("stringValue", pred.get("string_value")) for pred in flt.get("predicates", [])]
+            found = [{"pipeline_id": i, "display_name": n} for n, i in self.pipelines.items() if n in names]
+            return 200, {"pipelines": found, "total_size": len(found)}
+        if r.method == "POST" and p == "pipelines/upload":
+            name = r.query["name"][0]
+            self.pipelines[name] = f"pipeline-{len(self.pipelines) + 1}"
+            return 200, {"pipeline_id": self.pipelines[name], "display_name": name}
+        if r.method == "GET" and (m := re.fullmatch(r"pipelines/([^/]+)/versions", p)):
+            return 200, {"pipeline_versions": [{"pipeline_id": m.group(1), "pipeline_version_id": "version-1"}],
+                         "total_size": 1}
+        if r.method == "POST" and p == "pipelines/upload_version":
+            return 200, {"pipeline_id": r.query["pipelineid"][0], "pipeline_version_id": "version-2",
+                         "display_name": r.query["name"][0]}
+        if r.method == "GET" and p == "experiments":
+            return 200, {"experiments": []}
+        if r.method == "POST" and p == "experiments":
+            return 200, {"experiment_id": "experiment-1", "display_name": json.loads(r.body)["display_name"]}
+        if r.method == "POST" and p == "runs":
+            return 200, {**json.loads(r.body), "run_id": "run-1", "state": "PENDING"}
+        if r.method == "POST" and p == "recurringruns":
+            return 200, {**json.loads(r.body), "recurring_run_id": "recurring-1", "status": "ENABLED"}
+        if r.method == "GET" and p == "runs":
+            return 200, {"runs": [{"run_id": "run-1", "display_name": "chicago-taxi-1", "state": "SUCCEEDED",
+                                   "created_at": "2026-11-22T09:00:00Z", "finished_at": "2026-11-22T09:20:00Z"}]}
+        return 404, {"error": f"no KFP route for {r.method} {p}"}
+
+    def _vertex(self, r: Recorded) -> tuple[int, dict]:
+        if r.method == "POST" and (m := re.fullmatch(r"/v1/(projects/[^/]+/locations/[^/]+)/pipelineJobs", r.path)):
+            job_id = r.query.get("pipelineJobId", ["job-1"])[0]
+            job = {**json.loads(r.body), "name": f"{m.group(1)}/pipelineJobs/{job_id}",
+                   "state": "PIPELINE_STATE_PENDING", "createTime": "2026-11-22T09:00:00Z"}
+            self.vertex_jobs[job["name"]] = job
+            return 200, job
+        if r.method == "GET" and r.path.startswith("/v1/") and r.path[4:] in self.vertex_jobs:
+            return 200, {**self.vertex_jobs[r.path[4:]], "state": "PIPELINE_STATE_SUCCEEDED"}
+        if r.method == "POST" and (m := re.fullmatch(r"/v1/(projects/[^/]+/locations/[^/]+)/schedules", r.path)):
+            return 200, {**json.loads(r.body), "name": f"{m.group(1)}/schedules/schedule-1", "state": "ACTIVE"}
+        if r.method == "GET" and r.path.endswith("/pipelineJobs"):
+            return 200, {"pipelineJobs": list(self.vertex_jobs.values())}
+        return 404, {"error": f"no Vertex route for {r.method} {r.path}"}
