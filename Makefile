@@ -12,9 +12,13 @@ export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 VENV := .venv
 BIN := $(VENV)/bin
+# The serving environment is separate: kserve needs pandas>=2.2, the TFX libraries pandas<2.
+SERVING := serving/.venv
 CONFIG ?= configs/chicago_taxi.yaml
+REGISTRY ?= artifacts/registry
+MODEL ?= chicago_taxi_big_tipper
 
-.PHONY: help setup run test test-all test-fast compile clean
+.PHONY: help setup setup-serving run serve test test-all test-fast compile clean
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
@@ -27,17 +31,29 @@ $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 
 setup: $(VENV)/.synced  ## create .venv from uv.lock
 
+$(SERVING)/.synced: serving/uv.lock serving/pyproject.toml | $(UV)
+	cd serving && $(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+setup-serving: $(SERVING)/.synced  ## create serving/.venv from serving/uv.lock
+
 run: setup  ## run the whole pipeline locally on the embedded taxi sample
 	$(BIN)/taxi-pipeline run-local --config $(CONFIG)
 
-test: setup  ## the default test suite (includes one end-to-end kfp.local run)
+serve: setup-serving  ## serve the newest pushed model on 127.0.0.1:8080 (KServe v1 + v2)
+	$(SERVING)/bin/taxi-serve --model_dir $(REGISTRY)/$(MODEL) --host 127.0.0.1 --http_port 8080 --enable_grpc false
+
+test: setup setup-serving  ## the default test suite (includes the end-to-end kfp.local runs)
 	$(BIN)/pytest -m "not slow"
+	$(SERVING)/bin/pytest tests/serving -m "not slow"
 
-test-all: setup  ## every test, the slow ones too
+test-all: setup setup-serving  ## every test, the slow ones too
 	$(BIN)/pytest
+	$(SERVING)/bin/pytest tests/serving
 
-test-fast: setup  ## unit tests only (no kfp.local pipeline runs)
+test-fast: setup setup-serving  ## unit tests only (no kfp.local pipeline runs)
 	$(BIN)/pytest -m "not slow and not pipeline"
+	$(SERVING)/bin/pytest tests/serving -m "not slow"
 
 compile: setup  ## regenerate compiled/ from the pipeline code
 	$(BIN)/taxi-pipeline compile --config $(CONFIG) --output-dir compiled

@@ -6,7 +6,9 @@ One line per predicted instance:
    "features": {...raw features as served...}, "prediction": 0.137}
 and one line per rejected request (status 400), with "error" instead of features/prediction.
 
-`path` is a file (ending in .jsonl / .json / .log) or a directory; in a directory each process
+`path` is "-" (standard output: on GKE, Cloud Logging then stores each line as a structured
+jsonPayload, and a log sink to BigQuery or GCS hands them to the monitoring job), a file
+(ending in .jsonl / .json / .log / .ndjson) or a directory; in a directory each process
 writes its own `requests-<model_name>-<hostname>-<pid>.jsonl`, so several server workers never
 interleave partial lines. Each request's lines go out in one write under a lock and are
 flushed at once; read them with `pandas.read_json(path, lines=True)`.
@@ -18,6 +20,7 @@ import datetime as dt
 import json
 import os
 import socket
+import sys
 import threading
 
 _FILE_SUFFIXES = (".jsonl", ".json", ".log", ".ndjson")
@@ -28,6 +31,8 @@ def _now() -> str:
 
 
 def log_file_for(path: str, model_name: str) -> str:
+    if path == "-":
+        return path
     if path.endswith(_FILE_SUFFIXES):
         return path
     return os.path.join(path, f"requests-{model_name}-{socket.gethostname()}-{os.getpid()}.jsonl")
@@ -38,7 +43,9 @@ class RequestLogger:
         self.path = log_file_for(path, model_name) if path else None
         self._lock = threading.Lock()
         self._file = None
-        if self.path:
+        if self.path == "-":
+            self._file = sys.stdout
+        elif self.path:
             os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
             self._file = open(self.path, "a", encoding="utf-8", buffering=1)
 
@@ -71,6 +78,6 @@ class RequestLogger:
 
     def close(self) -> None:
         with self._lock:
-            if self._file:
+            if self._file and self._file is not sys.stdout:
                 self._file.close()
-                self._file = None
+            self._file = None

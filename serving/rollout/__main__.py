@@ -1,0 +1,74 @@
+"""taxi-rollout deploy|promote|rollback: canary rollouts of the taxi InferenceService.
+
+    taxi-rollout deploy   --namespace taxi-prod --name chicago-taxi-big-tipper-raw \
+                          --storage-uri gs://BUCKET/registry/chicago_taxi_big_tipper/1795336860 --canary-percent 10
+    taxi-rollout promote  --namespace taxi-prod --name chicago-taxi-big-tipper-raw
+    taxi-rollout rollback --namespace taxi-prod --name chicago-taxi-big-tipper-raw [--restore]
+
+Credentials: the kubeconfig (--kubeconfig, $KUBECONFIG, ~/.kube/config) or, inside a pod, the
+service account; --api-server points at another API server (tests use a local fake).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import yaml
+from kubernetes import client, config
+
+from .isvc import IsvcRollout, RolloutError
+
+
+def api_from(args) -> client.CustomObjectsApi:
+    if args.api_server:
+        cfg = client.Configuration()
+        cfg.host = args.api_server
+        return client.CustomObjectsApi(client.ApiClient(cfg))
+    try:
+        config.load_kube_config(config_file=args.kubeconfig)
+    except Exception:  # noqa: BLE001 - no kubeconfig: try the pod's service account
+        config.load_incluster_config()
+    return client.CustomObjectsApi()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="taxi-rollout", description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=["deploy", "promote", "rollback"])
+    parser.add_argument("--namespace", required=True)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--storage-uri", help="deploy: the pushed version directory")
+    parser.add_argument("--canary-percent", type=int, default=10)
+    parser.add_argument("--model-version", default="")
+    parser.add_argument("--template", help="deploy: a rendered InferenceService YAML, used if none exists")
+    parser.add_argument("--restore", action="store_true", help="rollback: also restore the previous storage URI")
+    parser.add_argument("--kubeconfig")
+    parser.add_argument("--api-server")
+    args = parser.parse_args(argv)
+    rollout = IsvcRollout(api_from(args), args.namespace, args.name)
+    try:
+        if args.action == "deploy":
+            if not args.storage_uri:
+                parser.error("deploy needs --storage-uri")
+            template = None
+            if args.template:
+                with open(args.template) as f:
+                    template = next(d for d in yaml.safe_load_all(f) if d and d.get("kind") == "InferenceService")
+            result = rollout.deploy(args.storage_uri, args.canary_percent, model_version=args.model_version,
+                                    template=template)
+        elif args.action == "promote":
+            result = rollout.promote()
+        else:
+            result = rollout.rollback(restore=args.restore)
+    except RolloutError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps({"action": result.action, "namespace": result.namespace, "name": result.name,
+                      "storage_uri": result.storage_uri, "previous_storage_uri": result.previous_storage_uri,
+                      "canary_percent": result.canary_percent}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""A local HTTP server standing in for the Kubernetes API server's custom-objects endpoints
+(InferenceServices). It records every request (method, path, Content-Type, body) and keeps the
+objects, applying JSON merge patches (RFC 7386) as the API server does, with resourceVersion
+conflicts (409) and 404s, so tests assert on the real request bodies and the resulting object."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+_PATH = re.compile(r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/namespaces/(?P<ns>[^/]+)/(?P<plural>[^/]+)(?:/(?P<name>[^/?]+))?$")
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    content_type: str
+    body: dict | None
+
+
+def merge_patch(target, patch):
+    """RFC 7386."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out
+
+
+class FakeKubernetes:
+    def __init__(self):
+        self.requests: list[Recorded] = []
+        self.objects: dict[tuple[str, str], dict] = {}
+        self._rv = 100
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _handle(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                body = json.loads(raw) if raw else None
+                fake.requests.append(Recorded(self.command, self.path, self.headers.get("Content-Type", ""), body))
+                status, payload = fake.respond(self.command, self.path, self.headers.get("Content-Type", ""), body)
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _next_rv(self) -> str:
+        self._rv += 1
+        return str(self._rv)
+
+    def put_object(self, obj: dict) -> None:
+        obj = copy.deepcopy(obj)
+        obj["metadata"]["resourceVersion"] = self._next_rv()
+        self.objects[(obj["metadata"]["namespace"], obj["metadata"]["name"])] = obj
+
+    def bump(self, namespace: str, name: str) -> None:
+        """Someone else changed the object (for conflict tests)."""
+        self.objects[(namespace, name)]["metadata"]["resourceVersion"] = self._next_rv()
+
+    @staticmethod
+    def _status(code: int, reason: str, message: str):
+        return code, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason,
+                      "message": message, "code": code}
+
+    def respond(self, method: str, path: str, content_type: str, body):
+        m = _PATH.match(path.split("?")[0])
+        if not m:
+            return self._status(404, "NotFound", f"no route {path}")
+        key = (m["ns"], m["name"])
+        with self._lock:
+            if method == "GET" and m["name"]:
+                if key not in self.objects:
+                    return self._status(404, "NotFound", f'{m["plural"]} "{m["name"]}" not found')
+                return 200, self.objects[key]
+            if method == "POST" and not m["name"]:
+                key = (m["ns"], body["metadata"]["name"])
+                if key in self.objects:
+                    return self._status(409, "AlreadyExists", "already exists")
+                obj = copy.deepcopy(body)
+                obj["metadata"]["namespace"] = m["ns"]
+                obj["metadata"]["resourceVersion"] = self._next_rv()
+                self.objects[key] = obj
+                return 201, obj
+            if method == "PATCH" and m["name"]:
+                if content_type.split(";")[0].strip() != "application/merge-patch+json":
+                    return self._status(415, "UnsupportedMediaType", f"this fake takes merge patches, got {content_type}")
+                if key not in self.objects:
+                    return self._status(404, "NotFound", f'{m["plural"]} "{m["name"]}" not found')
+                current = self.objects[key]
+                wanted_rv = (body.get("metadata") or {}).get("resourceVersion")
+                if wanted_rv is not None and wanted_rv != current["metadata"]["resourceVersion"]:
+                    return self._status(409, "Conflict", "the object has been modified; please apply your "
+                                                         "changes to the latest version and try again")
+                patched = merge_patch(current, body)
+                patched["metadata"]["resourceVersion"] = self._next_rv()
+                self.objects[key] = patched
+                return 200, patched
+        return self._status(405, "MethodNotAllowed", f"{method} {path}")

@@ -1,0 +1,186 @@
+"""serving/manifests/: every kustomize overlay renders, and every object is valid.
+
+No cluster here, so: `kubectl kustomize` (local rendering only, kustomize v5 built into kubectl)
+renders the overlays; InferenceServices are checked against KServe v0.15.2's own CRD schema
+(the v1beta1 openAPIV3Schema, from ../shared/schemas/kserve-v0.15.2, see its README), made
+strict (an unknown field is an error, as with `kubectl apply --validate=strict`); built-in kinds
+and the pod/container parts of each predictor against the Kubernetes schemas with
+kubernetes-validate (strict).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from predictor.server import build_parser
+
+REPO = Path(__file__).resolve().parents[2]
+MANIFESTS = REPO / "serving" / "manifests"
+KSERVE_SCHEMAS = REPO.parent / "shared" / "schemas" / "kserve-v0.15.2"
+K8S_VERSION = "1.32"
+MODEL_NAME = "chicago_taxi_big_tipper"
+OVERLAYS = ["staging", "production", "production-gpu"]
+DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def strict(schema):
+    """The CRD schema with additionalProperties: false wherever properties are listed (the API
+    server prunes unknown fields silently; here they are errors)."""
+    schema = copy.deepcopy(schema)
+
+    def walk(node):
+        if isinstance(node, dict):
+            if ("properties" in node and "additionalProperties" not in node
+                    and not node.get("x-kubernetes-preserve-unknown-fields")):
+                node["additionalProperties"] = False
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+    walk(schema)
+    return schema
+
+
+@pytest.fixture(scope="module")
+def isvc_validator():
+    crd_path = KSERVE_SCHEMAS / "serving.kserve.io_inferenceservices.yaml"
+    if not crd_path.exists():
+        pytest.fail(f"{crd_path} is missing (the KServe v0.15.2 CRDs, see ../shared/schemas/README.md)")
+    crd = next(d for d in yaml.safe_load_all(crd_path.read_text()) if d)
+    [version] = [v for v in crd["spec"]["versions"] if v["name"] == "v1beta1"]
+    schema = strict(version["schema"]["openAPIV3Schema"])
+    # metadata is `type: object` in the CRD; the API server checks it: do the same for name/namespace.
+    schema["properties"]["metadata"] = {"type": "object", "required": ["name"], "properties": {
+        "name": {"type": "string", "pattern": DNS_1035.pattern},
+        "namespace": {"type": "string"}, "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "annotations": {"type": "object", "additionalProperties": {"type": "string"}}}}
+    return jsonschema.Draft7Validator(schema)
+
+
+def render(target: Path) -> list[dict]:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl (with its built-in kustomize) is not on PATH")
+    out = subprocess.run([kubectl, "kustomize", str(target)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+def by_name(docs, kind, name):
+    [doc] = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
+    return doc
+
+
+def pod_from_predictor(predictor: dict) -> dict:
+    """The Pod KServe would build around a predictor (its PodSpec fields + one container)."""
+    pod_fields = {"serviceAccountName", "nodeSelector", "tolerations", "affinity", "volumes",
+                  "securityContext", "imagePullSecrets", "priorityClassName"}
+    spec = {k: v for k, v in predictor.items() if k in pod_fields}
+    if "containers" in predictor:
+        spec["containers"] = predictor["containers"]
+    else:  # a model on a ServingRuntime: the runtime gives the image; the rest is a container
+        model_only = {"modelFormat", "runtime", "runtimeVersion", "protocolVersion", "storageUri", "storage"}
+        container = {k: v for k, v in predictor["model"].items() if k not in model_only}
+        spec["containers"] = [{"name": "kserve-container", "image": "runtime-image", **container}]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "predictor"}, "spec": spec}
+
+
+def validate_all(docs: list[dict], isvc_validator) -> None:
+    for doc in docs:
+        where = f"{doc['kind']}/{doc['metadata']['name']}"
+        if doc["kind"] == "InferenceService":
+            assert doc["apiVersion"] == "serving.kserve.io/v1beta1", where
+            errors = [f"{'.'.join(map(str, e.absolute_path))}: {e.message}"
+                      for e in isvc_validator.iter_errors(doc)]
+            assert not errors, f"{where}: " + "; ".join(errors)
+            kubernetes_validate.validate(pod_from_predictor(doc["spec"]["predictor"]), K8S_VERSION, strict=True)
+        else:
+            kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("target", ["base"] + [f"overlays/{o}" for o in OVERLAYS])
+def test_rendered_manifests_are_valid(target, isvc_validator):
+    docs = render(MANIFESTS / target)
+    assert sorted((d["kind"], d["metadata"]["name"]) for d in docs) == [
+        ("InferenceService", "chicago-taxi-big-tipper"), ("InferenceService", "chicago-taxi-big-tipper-raw"),
+        ("ServiceAccount", "taxi-serving")]
+    validate_all(docs, isvc_validator)
+
+
+def test_the_validators_reject_bad_manifests(isvc_validator):
+    docs = render(MANIFESTS / "base")
+    tfs = by_name(docs, "InferenceService", "chicago-taxi-big-tipper")
+    typo = copy.deepcopy(tfs)
+    typo["spec"]["predictor"]["model"]["storageURI"] = typo["spec"]["predictor"]["model"].pop("storageUri")
+    wrong_type = copy.deepcopy(tfs)
+    wrong_type["spec"]["predictor"]["minReplicas"] = "two"
+    bad_name = copy.deepcopy(tfs)
+    bad_name["metadata"]["name"] = MODEL_NAME  # underscores: not a DNS-1035 label
+    for bad in (typo, wrong_type, bad_name):
+        assert list(isvc_validator.iter_errors(bad)), bad
+    custom = by_name(docs, "InferenceService", "chicago-taxi-big-tipper-raw")
+    pod = pod_from_predictor(copy.deepcopy(custom["spec"]["predictor"]))
+    pod["spec"]["containers"][0]["readinessProbe"]["httpGet"]["prot"] = 8080
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(pod, K8S_VERSION, strict=True)
+
+
+def test_tf_serving_isvc_matches_the_runtime_and_the_registry():
+    runtime = yaml.safe_load((KSERVE_SCHEMAS / "runtime-kserve-tensorflow-serving.yaml").read_text())
+    model = by_name(render(MANIFESTS / "base"), "InferenceService", "chicago-taxi-big-tipper")["spec"]["predictor"]["model"]
+    assert model["runtime"] == runtime["metadata"]["name"]
+    assert {"name": model["modelFormat"]["name"], "version": model["modelFormat"]["version"]} in [
+        {"name": f["name"], "version": f["version"]} for f in runtime["spec"]["supportedModelFormats"]]
+    assert model["protocolVersion"] in runtime["spec"]["protocolVersions"]
+    assert model["runtimeVersion"].startswith("2.16.")  # TF Serving of the TF release that trained it
+    # the model base path (TF Serving picks the highest version), never one pinned version
+    assert re.fullmatch(rf"gs://[^/]+(/[^/]+)*/{MODEL_NAME}", model["storageUri"])
+
+
+def test_custom_isvc_args_are_the_predictors_own_flags():
+    docs = render(MANIFESTS / "base")
+    [container] = by_name(docs, "InferenceService", "chicago-taxi-big-tipper-raw")["spec"]["predictor"]["containers"]
+    args = build_parser().parse_args(container["args"])  # an unknown or misspelled flag exits
+    assert args.model_name == MODEL_NAME and args.model_dir == "/mnt/models" and args.http_port == 8080
+    assert args.request_log == "-" and args.max_batch_size >= 1
+    env = {e["name"]: e["value"] for e in container["env"]}
+    tfs = by_name(docs, "InferenceService", "chicago-taxi-big-tipper")
+    assert env["STORAGE_URI"] == tfs["spec"]["predictor"]["model"]["storageUri"]
+    assert container["securityContext"]["runAsNonRoot"] is True
+    assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+
+
+def test_overlays_differ_where_they_should():
+    staging, prod, gpu = (render(MANIFESTS / "overlays" / o) for o in OVERLAYS)
+    assert {d["metadata"]["namespace"] for d in staging} == {"taxi-staging"}
+    assert {d["metadata"]["namespace"] for d in prod + gpu} == {"taxi-prod"}
+    for d in staging:
+        assert "canaryTrafficPercent" not in d.get("spec", {}).get("predictor", {})
+        assert d["metadata"]["labels"]["environment"] == "staging"
+    for d in prod:
+        if d["kind"] == "InferenceService":
+            assert d["spec"]["predictor"]["canaryTrafficPercent"] == 10
+            assert d["spec"]["predictor"]["minReplicas"] == 2
+    st_tfs = by_name(staging, "InferenceService", "chicago-taxi-big-tipper")["spec"]["predictor"]["model"]
+    st_raw = by_name(staging, "InferenceService", "chicago-taxi-big-tipper-raw")["spec"]["predictor"]["containers"][0]
+    assert "-staging/" in st_tfs["storageUri"] and st_raw["env"][0]["value"] == st_tfs["storageUri"]
+    cpu_tfs = by_name(prod, "InferenceService", "chicago-taxi-big-tipper")["spec"]["predictor"]
+    gpu_tfs = by_name(gpu, "InferenceService", "chicago-taxi-big-tipper")["spec"]["predictor"]
+    assert "nvidia.com/gpu" not in cpu_tfs["model"]["resources"]["limits"]
+    assert gpu_tfs["model"]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert gpu_tfs["model"]["runtimeVersion"] == cpu_tfs["model"]["runtimeVersion"] + "-gpu"
+    assert gpu_tfs["nodeSelector"]["cloud.google.com/gke-accelerator"].startswith("nvidia-")
+    assert any(t["key"] == "nvidia.com/gpu" for t in gpu_tfs["tolerations"])
+    # the custom predictor (tensorflow-cpu image) is the same on CPU and GPU overlays
+    assert by_name(gpu, "InferenceService", "chicago-taxi-big-tipper-raw") == by_name(
+        prod, "InferenceService", "chicago-taxi-big-tipper-raw")
