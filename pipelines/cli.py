@@ -209,6 +209,74 @@ def runs_cmd(
     console.print(table)
 
 
+# ------------------------------------------------------------ serving: serve, promote, rollback
+
+
+def _isvc(config: Path, namespace: Optional[str], name: Optional[str]):
+    from components.pusher.executor import kube_custom_objects_api
+    from rollout import IsvcRollout
+
+    target = _load(config).push.kserve
+    namespace = namespace or (target.namespace if target else None)
+    name = name or (target.name if target else None)
+    if not namespace or not name:
+        console.print("[red]error:[/red] no InferenceService: set push.kserve in the config or pass --namespace and --name")
+        raise typer.Exit(2)
+    return IsvcRollout(kube_custom_objects_api(), namespace, name)
+
+
+def _report_rollout(action) -> None:
+    from rollout import RolloutError
+
+    try:
+        result = action()
+    except RolloutError as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(1) from None
+    console.print(f"{result.namespace}/{result.name}: {result.action}; serving {result.storage_uri}"
+                  + (f" (previous {result.previous_storage_uri})" if result.previous_storage_uri else ""))
+
+
+@app.command("promote")
+def promote_cmd(config: Path = ConfigOption, namespace: Optional[str] = typer.Option(None, help="Default: push.kserve."),
+                name: Optional[str] = typer.Option(None, help="Default: push.kserve.")) -> None:
+    """Give the canary 100% of the InferenceService's traffic (kube config credentials)."""
+    _report_rollout(_isvc(config, namespace, name).promote)
+
+
+@app.command("rollback")
+def rollback_cmd(config: Path = ConfigOption, namespace: Optional[str] = typer.Option(None, help="Default: push.kserve."),
+                 name: Optional[str] = typer.Option(None, help="Default: push.kserve."),
+                 restore: bool = typer.Option(False, help="Also put the previous storage URI back in the spec.")) -> None:
+    """Send all traffic back to the previous model at once (canary to 0%)."""
+    rollout = _isvc(config, namespace, name)
+    _report_rollout(lambda: rollout.rollback(restore=restore))
+
+
+@app.command("serve")
+def serve_cmd(config: Path = ConfigOption,
+              registry: Optional[str] = typer.Option(None, help="Override push.registry."),
+              port: int = typer.Option(8080, help="HTTP port on 127.0.0.1."),
+              request_log: str = typer.Option("artifacts/serving/requests.jsonl", help="JSON-lines request log.")) -> None:
+    """Serve the newest pushed model locally (KServe v1 + v2) from the serving environment."""
+    import os
+
+    cfg = _load(config)
+    server = Path("serving/.venv/bin/taxi-serve")
+    if not server.exists():
+        console.print("[red]error:[/red] the serving environment is not built: run `make setup-serving`")
+        raise typer.Exit(2)
+    model_dir = Path(registry or cfg.push.registry) / cfg.model_name
+    if "://" not in str(model_dir) and not model_dir.is_dir():
+        console.print(f"[red]error:[/red] nothing pushed yet under {model_dir}: run `make run` first")
+        raise typer.Exit(2)
+    Path(request_log).parent.mkdir(parents=True, exist_ok=True)
+    args = [str(server), "--model_dir", str(model_dir), "--host", "127.0.0.1", "--http_port", str(port),
+            "--enable_grpc", "false", "--request_log", request_log]
+    console.print(f"serving {model_dir} on http://127.0.0.1:{port} (v1 and v2); request log {request_log}")
+    os.execv(args[0], args)
+
+
 def print_summary(run) -> None:
     console.print(f"\nRun directory: {run.run_dir}")
     table = Table(title="Steps and artifacts (paths relative to the run directory)")

@@ -163,9 +163,21 @@ class Validation(_Strict):
     warn_only: list[str] = []
 
 
+class KServeDeploy(_Strict):
+    """After a push, serve the new version from a KServe InferenceService as a canary."""
+    namespace: str = Field(min_length=1)
+    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    # Share of traffic the new version gets; `taxi-pipeline promote` takes it to 100.
+    canary_percent: int = Field(default=10, ge=0, le=100)
+    # A rendered InferenceService (kubectl kustomize serving/manifests/overlays/...), used to
+    # create it when it does not exist yet.
+    template: str = ""
+
+
 class Push(_Strict):
     # Versioned model registry: local directory or gs://bucket/prefix.
     registry: str = Field(min_length=1)
+    kserve: KServeDeploy | None = None
 
 
 class TaskResources(_Strict):

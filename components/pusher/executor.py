@@ -40,6 +40,37 @@ class PushResult:
     version: int | None = None
     destination: str | None = None
     metadata: dict | None = None
+    kserve: dict | None = None  # the InferenceService rollout, when push.kserve is configured
+
+
+def kube_custom_objects_api():
+    """Kubernetes credentials from the usual places: the pod's service account on a
+    cluster, else the kube config (KUBECONFIG / ~/.kube/config)."""
+    from kubernetes import client, config
+
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        config.load_incluster_config()
+    else:
+        # The client reads KUBECONFIG once, at import; read it now.
+        config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None)
+    return client.CustomObjectsApi()
+
+
+def deploy_to_kserve(config: PipelineConfig, destination: str, version: int) -> dict:
+    """Points the InferenceService at the pushed version, as a canary when one is served."""
+    import yaml
+    from rollout import IsvcRollout
+
+    target = config.push.kserve
+    template = None
+    if target.template:
+        with tf.io.gfile.GFile(target.template) as f:
+            template = next(d for d in yaml.safe_load_all(f) if d and d.get("kind") == "InferenceService")
+    rollout = IsvcRollout(kube_custom_objects_api(), target.namespace, target.name)
+    result = rollout.deploy(destination, target.canary_percent, model_version=str(version), template=template)
+    log.info("Pusher: InferenceService %s/%s %s (canary %s%%) -> %s", target.namespace, target.name,
+             result.action, result.canary_percent, destination)
+    return asdict(result)
 
 
 def file_sha256(path: str) -> str:
@@ -165,6 +196,10 @@ def run(config: PipelineConfig, serving_model_dir: str, blessing_dir: str, schem
         result = PushResult(pushed=True, reason="blessed", version=version, destination=destination,
                             metadata=metadata | {"version": version})
         log.info("Pusher: pushed version %d to %s", version, destination)
+        if config.push.kserve:
+            # The version is in the registry either way; a failed rollout fails the step so
+            # the run shows it, and `taxi-pipeline rollback` / a re-run can follow.
+            result.kserve = deploy_to_kserve(config, destination, version)
     tf.io.gfile.makedirs(output_dir)
     write_json(os.path.join(output_dir, "push_result.json"), asdict(result))
     return result
