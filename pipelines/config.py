@@ -174,10 +174,32 @@ class KServeDeploy(_Strict):
     template: str = ""
 
 
+class VertexEndpointDeploy(_Strict):
+    """After a push, upload the version to the Vertex AI Model Registry (as a new version of
+    parent_model) and deploy it to an Endpoint with a share of the traffic."""
+    project: str = Field(min_length=1)
+    region: str = "us-central1"
+    endpoint: str = Field(min_length=1)  # endpoint ID or projects/.../endpoints/ID
+    parent_model: str = ""  # model ID or resource name; empty: the first upload creates the model
+    serving_image: str = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-16:latest"
+    machine_type: str = "n1-standard-4"
+    traffic_percent: int = Field(default=10, ge=1, le=100)
+    # A private (PSC) or regional API endpoint, when not the default one.
+    api_endpoint: str = ""
+
+
 class Push(_Strict):
     # Versioned model registry: local directory or gs://bucket/prefix.
     registry: str = Field(min_length=1)
     kserve: KServeDeploy | None = None
+    vertex_endpoint: VertexEndpointDeploy | None = None
+
+    @model_validator(mode="after")
+    def _vertex_needs_gcs(self) -> "Push":
+        if self.vertex_endpoint and not self.registry.startswith("gs://"):
+            raise ValueError(f"vertex_endpoint needs a gs:// registry (Vertex reads the model from GCS), "
+                             f"got {self.registry!r}")
+        return self
 
 
 class TaskResources(_Strict):

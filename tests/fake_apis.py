@@ -29,6 +29,8 @@ class FakeApis:
         self.requests: list[Recorded] = []
         self.pipelines: dict[str, str] = {}  # name -> id
         self.vertex_jobs: dict[str, dict] = {}
+        self.models: dict[str, dict] = {}  # Vertex Model Registry: resource name -> model
+        self.endpoints: dict[str, dict] = {}  # resource name -> endpoint
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -120,6 +122,31 @@ class FakeApis:
             return 200, {**self.vertex_jobs[r.path[4:]], "state": "PIPELINE_STATE_SUCCEEDED"}
         if r.method == "POST" and (m := re.fullmatch(r"/v1/(projects/[^/]+/locations/[^/]+)/schedules", r.path)):
             return 200, {**json.loads(r.body), "name": f"{m.group(1)}/schedules/schedule-1", "state": "ACTIVE"}
+        loc = r"/v1/(projects/[^/]+/locations/[^/]+)"
+        if r.method == "POST" and (m := re.fullmatch(loc + r"/models:upload", r.path)):
+            body = json.loads(r.body)
+            parent = body.get("parentModel") or f"{m.group(1)}/models/model-1"
+            version = str(len(self.find("POST", r".*/models:upload")) + (1 if body.get("parentModel") else 0))
+            # What Vertex answers for a model on a custom/prebuilt container.
+            self.models[parent] = {**body["model"], "name": parent, "versionId": version,
+                                   "supportedDeploymentResourcesTypes": ["DEDICATED_RESOURCES"]}
+            return 200, {"name": f"{m.group(1)}/operations/upload-{version}", "done": True,
+                         "response": {"@type": "type.googleapis.com/google.cloud.aiplatform.v1.UploadModelResponse",
+                                      "model": parent, "modelVersionId": version}}
+        if r.method == "GET" and (m := re.fullmatch(r"/v1/(.+/models/[^/@]+)(?:@(\w+))?", r.path)):
+            return 200, self.models[m.group(1)]
+        if r.method == "GET" and (m := re.fullmatch(r"/v1/(.+/endpoints/[^/:]+)", r.path)):
+            return 200, self.endpoints[m.group(1)]
+        if r.method == "POST" and (m := re.fullmatch(r"/v1/(.+/endpoints/[^/:]+):deployModel", r.path)):
+            body = json.loads(r.body)
+            deployed = {**body["deployedModel"], "id": f"deployed-{len(self.endpoints[m.group(1)]['deployedModels']) + 1}"}
+            ep = self.endpoints[m.group(1)]
+            ep["deployedModels"].append(deployed)
+            split = body.get("trafficSplit", {})
+            ep["trafficSplit"] = {(deployed["id"] if k == "0" else k): v for k, v in split.items()}
+            return 200, {"name": f"{m.group(1)}/operations/deploy-1", "done": True,
+                         "response": {"@type": "type.googleapis.com/google.cloud.aiplatform.v1.DeployModelResponse",
+                                      "deployedModel": deployed}}
         if r.method == "GET" and r.path.endswith("/pipelineJobs"):
             return 200, {"pipelineJobs": list(self.vertex_jobs.values())}
         return 404, {"error": f"no Vertex route for {r.method} {r.path}"}

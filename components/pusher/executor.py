@@ -41,6 +41,7 @@ class PushResult:
     destination: str | None = None
     metadata: dict | None = None
     kserve: dict | None = None  # the InferenceService rollout, when push.kserve is configured
+    vertex_endpoint: dict | None = None  # the Vertex deployment, when push.vertex_endpoint is configured
 
 
 def kube_custom_objects_api():
@@ -200,6 +201,11 @@ def run(config: PipelineConfig, serving_model_dir: str, blessing_dir: str, schem
             # The version is in the registry either way; a failed rollout fails the step so
             # the run shows it, and `taxi-pipeline rollback` / a re-run can follow.
             result.kserve = deploy_to_kserve(config, destination, version)
+        if config.push.vertex_endpoint:
+            from components.pusher.vertex_endpoint import deploy_to_vertex_endpoint
+
+            result.vertex_endpoint = deploy_to_vertex_endpoint(config.push.vertex_endpoint, destination, version,
+                                                               config.model_name)
     tf.io.gfile.makedirs(output_dir)
     write_json(os.path.join(output_dir, "push_result.json"), asdict(result))
     return result

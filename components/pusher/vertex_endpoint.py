@@ -1,0 +1,30 @@
+"""The Vertex AI alternative to KServe: a pushed version becomes a new version of the parent
+model in the Vertex Model Registry and is deployed to an Endpoint with a traffic split
+(the new deployment gets traffic_percent; the ones already there share the rest)."""
+
+from __future__ import annotations
+
+from components.common.io import log
+from pipelines.config import VertexEndpointDeploy
+
+
+def deploy_to_vertex_endpoint(target: VertexEndpointDeploy, artifact_uri: str, version: int, model_name: str,
+                              credentials=None) -> dict:
+    from google.cloud import aiplatform
+
+    kwargs = {"project": target.project, "location": target.region, "credentials": credentials}
+    if target.api_endpoint:
+        kwargs.update(api_endpoint=target.api_endpoint, api_transport="rest")
+    aiplatform.init(**kwargs)
+    model = aiplatform.Model.upload(
+        display_name=model_name, artifact_uri=artifact_uri, serving_container_image_uri=target.serving_image,
+        parent_model=target.parent_model or None, is_default_version=True,
+        version_aliases=[f"v{version}"], labels={"registry-version": str(version)}, sync=True)
+    endpoint = aiplatform.Endpoint(target.endpoint)
+    endpoint.deploy(model=model, deployed_model_display_name=f"{model_name}-v{version}",
+                    traffic_percentage=target.traffic_percent, machine_type=target.machine_type,
+                    min_replica_count=1, max_replica_count=2, sync=True)
+    log.info("Pusher: Vertex model %s version %s deployed to %s with %d%% of the traffic",
+             model.resource_name, model.version_id, endpoint.resource_name, target.traffic_percent)
+    return {"model": model.resource_name, "model_version_id": model.version_id,
+            "endpoint": endpoint.resource_name, "traffic_percent": target.traffic_percent}
