@@ -20,6 +20,9 @@ COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --frozen --no-dev --extra gpu --no-install-project
 COPY components ./components
 COPY pipelines ./pipelines
+# The Pusher uses the registry layout and the KServe rollout from serving/.
+COPY serving/registry_layout ./serving/registry_layout
+COPY serving/rollout ./serving/rollout
 COPY configs ./configs
 COPY data ./data
 RUN uv sync --frozen --no-dev --extra gpu && python -c "import components, pipelines.config"

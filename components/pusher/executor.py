@@ -29,8 +29,7 @@ import tensorflow as tf
 from components.common.io import log, read_json, write_json
 from components.evaluator.executor import is_blessed
 from pipelines.config import PipelineConfig
-
-METADATA_FILE = "model_metadata.json"
+from registry_layout import METADATA_FILE, complete_versions, model_base  # noqa: F401 (re-exported)
 
 
 @dataclass
@@ -79,21 +78,9 @@ def file_sha256(path: str) -> str:
         return hashlib.sha256(f.read()).hexdigest()
 
 
-def model_base(registry: str, model_name: str) -> str:
-    return os.path.join(registry, model_name)
-
-
 def list_versions(registry: str, model_name: str) -> list[int]:
     """Complete versions (those with model_metadata.json), oldest first."""
-    base = model_base(registry, model_name)
-    if not tf.io.gfile.isdir(base):
-        return []
-    versions = []
-    for name in tf.io.gfile.listdir(base):
-        name = name.rstrip("/")
-        if name.isdigit() and tf.io.gfile.exists(os.path.join(base, name, METADATA_FILE)):
-            versions.append(int(name))
-    return sorted(versions)
+    return complete_versions(model_base(registry, model_name))
 
 
 def latest_version(registry: str, model_name: str) -> tuple[int, dict] | None:

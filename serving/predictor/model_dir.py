@@ -4,7 +4,7 @@ A path is either a version directory (`<registry>/<model_name>/<version>/`, hold
 `saved_model.pb`) or a model base path (`<registry>/<model_name>/`): then the highest numeric
 version that holds `model_metadata.json` is served. The Pusher writes that file last, so a
 version without it is incomplete (a push in progress, or a failed one) and is skipped, the
-same rule as `list_versions` in components/pusher/executor.py.
+rule both sides take from `registry_layout`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import tensorflow as tf
 
-METADATA_FILE = "model_metadata.json"
+from registry_layout import METADATA_FILE, complete_versions  # noqa: F401 (re-exported)
+
 SAVED_MODEL_FILE = "saved_model.pb"
 
 
@@ -33,18 +34,6 @@ class ResolvedModel:
 def _read_json(path: str) -> dict:
     with tf.io.gfile.GFile(path, "r") as f:
         return json.loads(f.read())
-
-
-def complete_versions(base: str) -> list[int]:
-    """Numeric version directories of `base` that hold model_metadata.json, oldest first."""
-    if not tf.io.gfile.isdir(base):
-        return []
-    versions = []
-    for name in tf.io.gfile.listdir(base):
-        name = name.rstrip("/")
-        if name.isdigit() and tf.io.gfile.exists(os.path.join(base, name, METADATA_FILE)):
-            versions.append(int(name))
-    return sorted(versions)
 
 
 def resolve(path: str) -> ResolvedModel:
