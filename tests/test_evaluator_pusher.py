@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 
-import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_model_analysis as tfma

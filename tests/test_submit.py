@@ -4,7 +4,6 @@ Vertex AI endpoints; the assertions are on the request bodies the real clients s
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest

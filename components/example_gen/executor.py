@@ -214,7 +214,7 @@ def run(config: PipelineConfig, output_dir: str, source: str | None = None) -> E
                               split_counts={n: 0 for n in split_names})
     writers = {}
     for name in split_names:
-        os.makedirs(split_dir(output_dir, name), exist_ok=True) if "://" not in output_dir else None
+        tf.io.gfile.makedirs(split_dir(output_dir, name))
         path = os.path.join(split_dir(output_dir, name), "data_tfrecord-00000-of-00001.gz")
         writers[name] = tf.io.TFRecordWriter(path, options="GZIP")
         result.outputs[name] = path

@@ -91,8 +91,7 @@ def latest_version(registry: str, model_name: str) -> tuple[int, dict] | None:
     return versions[-1], read_json(path)
 
 
-def _next_version(registry: str, model_name: str) -> int:
-    base = model_base(registry, model_name)
+def _next_version(base: str) -> int:
     taken = set()
     if tf.io.gfile.isdir(base):
         taken = {int(n.rstrip("/")) for n in tf.io.gfile.listdir(base) if n.rstrip("/").isdigit()}
@@ -122,7 +121,7 @@ def _push_local(serving_model_dir: str, base: str, metadata: dict, attempts: int
     try:
         shutil.copytree(serving_model_dir, staging)
         for _ in range(attempts):
-            version = _next_version(os.path.dirname(base), os.path.basename(base))
+            version = _next_version(base)
             final = os.path.join(base, str(version))
             write_json(os.path.join(staging, METADATA_FILE), metadata | {"version": version})
             try:
@@ -138,7 +137,7 @@ def _push_local(serving_model_dir: str, base: str, metadata: dict, attempts: int
 
 
 def _push_object_store(serving_model_dir: str, base: str, metadata: dict) -> tuple[int, str]:
-    version = _next_version(os.path.dirname(base), os.path.basename(base))
+    version = _next_version(base)
     final = os.path.join(base, str(version))
     try:
         _copy_tree_gfile(serving_model_dir, final, last=("saved_model.pb",))

@@ -18,7 +18,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 
-from components.common.io import log, step, write_json
+from components.common.io import examples_pattern, log, step, write_json
 from components.transform.executor import transformed_name
 from pipelines.config import Bucketize, Hashing, PipelineConfig, Vocabulary, ZScore
 
@@ -150,10 +150,11 @@ def run(config: PipelineConfig, transformed_examples_dir: str, transform_graph_d
     tft_output = tft.TFTransformOutput(transform_graph_dir)
     strategy = choose_strategy()
     batch = config.model.batch_size * strategy.num_replicas_in_sync
-    pattern = lambda split: os.path.join(transformed_examples_dir, f"Split-{split}", "*.gz")  # noqa: E731
     repeat = steps_per_epoch > 0
-    train_ds = make_dataset(pattern("train"), tft_output, config, batch, repeat=repeat, shuffle=True)
-    eval_ds = make_dataset(pattern("eval"), tft_output, config, batch, repeat=False, shuffle=False)
+    train_ds = make_dataset(examples_pattern(transformed_examples_dir, "train"), tft_output, config, batch,
+                            repeat=repeat, shuffle=True)
+    eval_ds = make_dataset(examples_pattern(transformed_examples_dir, "eval"), tft_output, config, batch,
+                           repeat=False, shuffle=False)
     with strategy.scope():
         model = build_model(config, tft_output)
     callbacks = [keras.callbacks.TensorBoard(log_dir=model_run_dir, update_freq="epoch")]
@@ -182,5 +183,5 @@ def _examples_seen(history, batch: int, steps_per_epoch: int, examples_dir: str,
     if steps_per_epoch:
         return steps_per_epoch * batch * epochs
     count = sum(1 for _ in tf.data.TFRecordDataset(
-        tf.io.gfile.glob(os.path.join(examples_dir, "Split-train", "*.gz")), compression_type="GZIP"))
+        tf.io.gfile.glob(examples_pattern(examples_dir, "train")), compression_type="GZIP"))
     return count * epochs
