@@ -33,8 +33,9 @@ def cluster(tmp_path, monkeypatch):
         monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
         fake.put_object({"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
                          "metadata": {"name": NAME, "namespace": NS},
-                         "spec": {"predictor": {"model": {"modelFormat": {"name": "tensorflow"},
-                                                          "storageUri": OLD_URI}}}})
+                         "spec": {"predictor": {"containers": [{
+                             "name": "kserve-container", "image": "taxi-serving:abc",
+                             "env": [{"name": "STORAGE_URI", "value": OLD_URI}]}]}}})
         yield fake
 
 
@@ -54,7 +55,9 @@ def test_push_rolls_the_new_version_out_as_a_canary(chain, cluster, tmp_path):
     assert result.pushed and result.kserve["action"] == "canary"
     [patch] = patches(cluster)
     assert patch["spec"]["predictor"]["canaryTrafficPercent"] == 20
-    assert patch["spec"]["predictor"]["model"]["storageUri"] == result.destination
+    [container] = patch["spec"]["predictor"]["containers"]
+    assert {"name": "STORAGE_URI", "value": result.destination} in container["env"]
+    assert container["image"] == "taxi-serving:abc"  # the rest of the container is kept
     assert patch["metadata"]["annotations"]["taxi-mlops.dev/previous-storage-uri"] == OLD_URI
     assert patch["metadata"]["annotations"]["taxi-mlops.dev/model-version"] == str(result.version)
     saved = json.loads((tmp_path / "pushed" / "push_result.json").read_text())
@@ -84,7 +87,8 @@ def test_promote_and_rollback_commands(chain, cluster, tmp_path):
     assert rolled.exit_code == 0, rolled.output
     assert "restored" in rolled.output and OLD_URI in rolled.output
     restore = patches(cluster)[-1]
-    assert restore["spec"]["predictor"]["model"]["storageUri"] == OLD_URI
+    assert {"name": "STORAGE_URI", "value": OLD_URI} in restore["spec"]["predictor"]["containers"][0]["env"]
     assert restore["spec"]["predictor"]["canaryTrafficPercent"] is None  # merge patch: removed
-    assert cluster.objects[(NS, NAME)]["spec"]["predictor"]["model"]["storageUri"] == OLD_URI
+    live = cluster.objects[(NS, NAME)]["spec"]["predictor"]
+    assert {"name": "STORAGE_URI", "value": OLD_URI} in live["containers"][0]["env"]
     assert pushed.destination != OLD_URI

@@ -53,6 +53,18 @@ class RolloutResult:
     patches: list[dict] = field(default_factory=list)  # the bodies sent, in order
 
 
+def is_version_dir(uri: str) -> bool:
+    """A pinned registry version (<registry>/<model>/<digits>), not a base path whose newest
+    version changes under a running revision."""
+    return uri.rstrip("/").rsplit("/", 1)[-1].isdigit()
+
+
+def fully_rolled_out(isvc: dict) -> bool:
+    """No canary in flight: the spec's model is the one taking all traffic."""
+    percent = isvc.get("spec", {}).get("predictor", {}).get("canaryTrafficPercent")
+    return percent is None or percent == 100
+
+
 def storage_uri_of(isvc: dict) -> str:
     predictor = isvc.get("spec", {}).get("predictor", {})
     if "model" in predictor:
@@ -108,8 +120,16 @@ class IsvcRollout:
         """Serve `storage_uri`; when a model is already served, as a canary of canary_percent."""
         if not 0 <= canary_percent <= 100:
             raise RolloutError(f"canary_percent must be within 0..100, got {canary_percent}")
+        if not is_version_dir(storage_uri):
+            raise RolloutError(f"{storage_uri} is not a version directory (<registry>/<model>/<version>): "
+                               "a base path would let old pods pick up the new model")
         result = RolloutResult("", self.namespace, self.name, storage_uri)
         isvc = self.get()
+        if isvc is not None and "model" in isvc["spec"]["predictor"]:
+            raise RolloutError(
+                f"{self.namespace}/{self.name} uses a ServingRuntime (spec.predictor.model), which needs a "
+                "model base path and loads new versions by itself, without a canary; canary rollouts go to "
+                "the custom predictor (serving/manifests/base/inferenceservice-custom.yaml)")
         if isvc is None:
             if template is None:
                 raise RolloutError(f"InferenceService {self.namespace}/{self.name} does not exist and "
@@ -136,7 +156,11 @@ class IsvcRollout:
             return result
         predictor_patch = _with_storage_uri(isvc["spec"]["predictor"], storage_uri)
         predictor_patch["canaryTrafficPercent"] = canary_percent
-        annotations = {ANNOTATION_PREVIOUS_URI: current}
+        # "Previous" is what to go back to: only a pinned version that took all the traffic,
+        # never a canary that was not promoted (or was rolled back).
+        annotations = {}
+        if is_version_dir(current) and fully_rolled_out(isvc):
+            annotations[ANNOTATION_PREVIOUS_URI] = current
         if model_version:
             annotations[ANNOTATION_VERSION] = str(model_version)
         self._patch(isvc, {"metadata": {"annotations": annotations},

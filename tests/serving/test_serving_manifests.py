@@ -155,7 +155,8 @@ def test_custom_isvc_args_are_the_predictors_own_flags():
     assert args.request_log == "-" and args.max_batch_size >= 1
     env = {e["name"]: e["value"] for e in container["env"]}
     tfs = by_name(docs, "InferenceService", "chicago-taxi-big-tipper")
-    assert env["STORAGE_URI"] == tfs["spec"]["predictor"]["model"]["storageUri"]
+    # the same model, pinned to one version (a canary's old pods must not pick up a new one)
+    assert env["STORAGE_URI"] == tfs["spec"]["predictor"]["model"]["storageUri"] + "/VERSION"
     assert container["securityContext"]["runAsNonRoot"] is True
     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
 

@@ -23,7 +23,7 @@ MANIFESTS = Path(__file__).resolve().parents[2] / "serving" / "manifests"
 NS = "taxi-prod"
 RAW, TFS = "chicago-taxi-big-tipper-raw", "chicago-taxi-big-tipper"
 BASE_URI = "gs://REGISTRY_BUCKET/registry/chicago_taxi_big_tipper"
-V1, V2 = f"{BASE_URI}/1795336682", f"{BASE_URI}/1795336860"
+V1, V2, V3 = f"{BASE_URI}/1795336682", f"{BASE_URI}/1795336860", f"{BASE_URI}/1795337000"
 ISVC_PATH = f"/apis/serving.kserve.io/v1beta1/namespaces/{NS}/inferenceservices"
 
 
@@ -105,13 +105,31 @@ def test_redeploying_the_served_version_sends_nothing(fake, rendered):
     assert result.action == "unchanged" and patches(fake) == []
 
 
-def test_tf_serving_isvc_patches_model_storage_uri(fake, rendered):
-    fake.put_object(deployed(rendered, TFS, V1))
-    IsvcRollout(api_for(fake), NS, TFS).deploy(V2, 25)
-    [patch] = patches(fake)
-    assert patch.body["spec"] == {"predictor": {"model": {"storageUri": V2}, "canaryTrafficPercent": 25}}
-    live = fake.objects[(NS, TFS)]["spec"]["predictor"]
-    assert live["model"]["storageUri"] == V2 and live["model"]["runtimeVersion"] == "2.16.1"
+def test_tf_serving_isvc_is_not_given_a_version_dir(fake, rendered):
+    """KServe's TF Serving runtime needs the base path (it loads new versions itself): a
+    canary of a version directory would leave it with nothing to serve."""
+    fake.put_object(deployed(rendered, TFS, BASE_URI))
+    with pytest.raises(RolloutError, match="uses a ServingRuntime"):
+        IsvcRollout(api_for(fake), NS, TFS).deploy(V2, 25)
+    assert patches(fake) == []
+
+
+def test_only_pinned_versions_are_deployed(fake, rendered):
+    fake.put_object(deployed(rendered, RAW, V1))
+    with pytest.raises(RolloutError, match="not a version directory"):
+        IsvcRollout(api_for(fake), NS, RAW).deploy(BASE_URI, 10)
+    assert patches(fake) == []
+
+
+def test_previous_is_never_an_unpromoted_canary(fake, rendered):
+    """deploy v2 (canary) -> rollback -> deploy v3: --restore must go back to v1, not v2."""
+    fake.put_object(deployed(rendered, RAW, V1))
+    rollout = IsvcRollout(api_for(fake), NS, RAW)
+    rollout.deploy(V2, 10)
+    rollout.rollback()
+    rollout.deploy(V3, 10)
+    assert fake.objects[(NS, RAW)]["metadata"]["annotations"][ANNOTATION_PREVIOUS_URI] == V1
+    assert rollout.rollback(restore=True).storage_uri == V1
 
 
 def test_promote_then_rollback(fake, rendered):
