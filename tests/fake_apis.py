@@ -133,6 +133,10 @@ class FakeApis:
             return 200, {"name": f"{m.group(1)}/operations/upload-{version}", "done": True,
                          "response": {"@type": "type.googleapis.com/google.cloud.aiplatform.v1.UploadModelResponse",
                                       "model": parent, "modelVersionId": version}}
+        if r.method == "GET" and re.fullmatch(loc + r"/models", r.path):
+            flt = r.query.get("filter", [""])[0]
+            found = [m for m in self.models.values() if f'display_name="{m.get("displayName")}"' == flt]
+            return 200, {"models": found}
         if r.method == "GET" and (m := re.fullmatch(r"/v1/(.+/models/[^/@]+)(?:@(\w+))?", r.path)):
             return 200, self.models[m.group(1)]
         if r.method == "GET" and (m := re.fullmatch(r"/v1/(.+/endpoints/[^/:]+)", r.path)):

@@ -42,6 +42,24 @@ def test_new_version_deployed_with_a_traffic_split():
         assert result == {"model": PARENT, "model_version_id": "2", "endpoint": ENDPOINT, "traffic_percent": 10}
 
 
+def test_first_push_to_an_empty_endpoint_takes_all_traffic_and_later_ones_are_versions():
+    with FakeApis() as fake:
+        fake.endpoints[ENDPOINT] = {"name": ENDPOINT, "displayName": "taxi", "deployedModels": []}
+        target = VertexEndpointDeploy(project="my-project", endpoint="42", api_endpoint=fake.url)
+        first = deploy_to_vertex_endpoint(target, URI, 1795339452, "chicago_taxi_big_tipper",
+                                          credentials=AnonymousCredentials())
+        [upload] = fake.find("POST", f"/v1/{LOC}/models:upload")
+        assert "parentModel" not in upload.json()  # nothing to add a version to yet
+        [deploy] = fake.find("POST", f"/v1/{ENDPOINT}:deployModel")
+        assert deploy.json()["trafficSplit"] == {"0": 100} and first["traffic_percent"] == 100
+        second = deploy_to_vertex_endpoint(target, URI.replace("1795339452", "1795339999"), 1795339999,
+                                           "chicago_taxi_big_tipper", credentials=AnonymousCredentials())
+        uploads = fake.find("POST", f"/v1/{LOC}/models:upload")
+        assert uploads[1].json()["parentModel"] == first["model"]  # a new version, not a new model
+        assert fake.find("POST", f"/v1/{ENDPOINT}:deployModel")[1].json()["trafficSplit"]["0"] == 10
+        assert second["traffic_percent"] == 10
+
+
 def test_vertex_endpoint_needs_a_gcs_registry(tmp_path):
     data = taxi_config(tmp_path).model_dump(mode="json", exclude_none=True)
     data["push"]["vertex_endpoint"] = {"project": "p", "endpoint": "42"}
