@@ -167,7 +167,9 @@ def schedule_cmd(
     config: Path = ConfigOption,
     package: Optional[Path] = typer.Option(None, help="Compiled YAML (default: compiled/<pipeline>.<target>.yaml)."),
     param: list[str] = ParamOption, run_name: str = typer.Option("", help="Schedule display name."),
-    cache: bool = typer.Option(True, "--cache/--no-cache", help="Step caching for scheduled runs."),
+    cache: bool = typer.Option(False, "--cache/--no-cache",
+                               help="Step caching for scheduled runs. Off by default: with the same data_source "
+                                    "string every tick, a cached ExampleGen would never read new data."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the requests instead of sending them."),
     host: Optional[str] = HostOption, experiment: str = ExperimentOption, namespace: Optional[str] = NamespaceOption,
     project: Optional[str] = ProjectOption, region: str = RegionOption, pipeline_root: Optional[str] = PipelineRootOption,
@@ -266,12 +268,14 @@ def serve_cmd(config: Path = ConfigOption,
     if not server.exists():
         console.print("[red]error:[/red] the serving environment is not built: run `make setup-serving`")
         raise typer.Exit(2)
-    model_dir = Path(registry or cfg.push.registry) / cfg.model_name
-    if "://" not in str(model_dir) and not model_dir.is_dir():
+    from registry_layout import model_base
+
+    model_dir = model_base(registry or cfg.push.registry, cfg.model_name)  # a string: keeps gs://
+    if "://" not in model_dir and not Path(model_dir).is_dir():
         console.print(f"[red]error:[/red] nothing pushed yet under {model_dir}: run `make run` first")
         raise typer.Exit(2)
     Path(request_log).parent.mkdir(parents=True, exist_ok=True)
-    args = [str(server), "--model_dir", str(model_dir), "--host", "127.0.0.1", "--http_port", str(port),
+    args = [str(server), "--model_dir", model_dir, "--host", "127.0.0.1", "--http_port", str(port),
             "--enable_grpc", "false", "--request_log", request_log]
     console.print(f"serving {model_dir} on http://127.0.0.1:{port} (v1 and v2); request log {request_log}")
     os.execv(args[0], args)

@@ -1,9 +1,11 @@
 """Submit, schedule and list runs of a compiled pipeline on Kubeflow Pipelines (kfp.Client)
 or Vertex AI Pipelines (aiplatform.PipelineJob / PipelineJobSchedule).
 
-Credentials come from the usual places: for KFP, the kube config / in-cluster token or
-KF_PIPELINES_SA_TOKEN_PATH that kfp.Client reads; for Vertex, application default
-credentials. Nothing is read from the repository.
+Credentials come from the usual places, never from the repository:
+  - KFP: a bearer token in $KFP_API_TOKEN (e.g. an IAP or OIDC token for the cluster's
+    ingress), else, inside a pod, the projected ServiceAccount token kfp reads
+    ($KF_PIPELINES_SA_TOKEN_PATH or /var/run/secrets/kubeflow/pipelines/token);
+  - Vertex: application default credentials.
 
 Every call builds its request bodies first; with dry_run=True they are returned (and
 printed by the CLI) instead of sent, so what `--dry-run` shows is what would be sent.
@@ -123,12 +125,24 @@ class KfpTarget:
 
 
 def _kfp_client(target: KfpTarget):
+    import os
+
     import kfp
+    from kfp.client.set_volume_credentials import ServiceAccountTokenVolumeCredentials
 
-    return kfp.Client(host=target.host, namespace=target.namespace)
+    kwargs: dict[str, Any] = {"host": target.host}
+    if target.namespace:  # otherwise kfp keeps the namespace of the user's kfp context
+        kwargs["namespace"] = target.namespace
+    token_path = os.environ.get("KF_PIPELINES_SA_TOKEN_PATH", "/var/run/secrets/kubeflow/pipelines/token")
+    if os.environ.get("KFP_API_TOKEN"):
+        kwargs["existing_token"] = os.environ["KFP_API_TOKEN"]
+    elif os.path.exists(token_path):
+        kwargs["credentials"] = ServiceAccountTokenVolumeCredentials(path=token_path)
+    return kfp.Client(**kwargs)
 
 
-def _upload(client, docs: list[dict], pipeline_name: str, version_name: str, sub: Submission, dry_run: bool):
+def _upload(client, docs: list[dict], pipeline_name: str, version_name: str, sub: Submission, dry_run: bool,
+            namespace: str | None = None):
     """Uploads the package as a new version of the pipeline (creating the pipeline on first use)."""
     pipeline_id = None if dry_run else client.get_pipeline_id(pipeline_name)
     with tempfile.TemporaryDirectory() as tmp:
@@ -140,7 +154,7 @@ def _upload(client, docs: list[dict], pipeline_name: str, version_name: str, sub
                     {"uploadfile": f"<{package.name}: the pipeline spec>", "name": pipeline_name})
             if dry_run:
                 return "<pipeline_id>", "<pipeline_version_id>"
-            pipeline = client.upload_pipeline(str(package), pipeline_name=pipeline_name)
+            pipeline = client.upload_pipeline(str(package), pipeline_name=pipeline_name, namespace=namespace)
             versions = client.list_pipeline_versions(pipeline.pipeline_id).pipeline_versions
             return pipeline.pipeline_id, versions[0].pipeline_version_id
         sub.add("POST", f"/apis/v2beta1/pipelines/upload_version?name={version_name}&pipelineid={pipeline_id}",
@@ -170,7 +184,8 @@ def submit_kfp(target: KfpTarget, package: str | Path, params: list[str], run_na
     stamp = _timestamp()
     sub = Submission("kfp")
     client = None if dry_run else _kfp_client(target)
-    pipeline_id, version_id = _upload(client, [spec, *docs[1:]], name, f"{name}-{stamp}", sub, dry_run)
+    pipeline_id, version_id = _upload(client, [spec, *docs[1:]], name, f"{name}-{stamp}", sub, dry_run,
+                                      target.namespace)
     experiment_id = _experiment_id(client, target, sub, dry_run)
     version_ref = api.V2beta1PipelineVersionReference(pipeline_id=pipeline_id, pipeline_version_id=version_id)
     runtime = api.V2beta1RuntimeConfig(parameters=values)
@@ -269,8 +284,8 @@ def submit_vertex(target: VertexTarget, package: str | Path, params: list[str], 
     spec = load_spec(package)
     values = parse_params(spec, params)
     check_cluster_paths(spec, values)
-    if cron:
-        kfp_cron(cron)  # the same five-field check, before anything is sent
+    if cron and len(cron.split()) != 5:  # checked before anything is sent
+        raise SubmitError(f"--cron {cron!r}: expected 5 fields (minute hour day month weekday)")
     target = _vertex_init(target, dry_run)
     job = _vertex_job(target, package, values, run_name, caching)
     parent = f"projects/{target.project}/locations/{target.region}"

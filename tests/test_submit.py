@@ -66,6 +66,17 @@ def test_kfp_submit_uploads_pipeline_and_creates_run(fake):
     assert sub.result["run_id"] == "run-1"
 
 
+def test_kfp_requests_carry_the_token_from_the_environment(fake, monkeypatch):
+    monkeypatch.setenv("KFP_API_TOKEN", "token-from-env")
+    submit_kfp(KfpTarget(host=fake.url, namespace="team-ml"), KFP_YAML, PARAMS)
+    sent = fake.find("POST", r"/apis/v2beta1/.*") + fake.find("GET", r"/apis/v2beta1/.*")
+    auth = [{k.lower(): v for k, v in r.headers.items()}.get("authorization") for r in sent]
+    assert len(auth) >= 5 and set(auth) == {"Bearer token-from-env"}
+    [upload] = fake.find("POST", "/apis/v2beta1/pipelines/upload")
+    assert upload.query["namespace"] == ["team-ml"]
+    assert fake.find("POST", "/apis/v2beta1/experiments")[0].json()["namespace"] == "team-ml"
+
+
 def test_kfp_second_submit_uploads_a_new_version(fake):
     submit_kfp(KfpTarget(host=fake.url), KFP_YAML, PARAMS)
     submit_kfp(KfpTarget(host=fake.url), KFP_YAML, PARAMS)
@@ -134,6 +145,8 @@ def test_bad_submissions_say_what_to_change(fake):
         submit_vertex(target, VERTEX_YAML, PARAMS)
     with pytest.raises(SubmitError, match="expected 5 fields"):
         submit_kfp(KfpTarget(host=fake.url), KFP_YAML, PARAMS, cron="daily")
+    with pytest.raises(SubmitError, match="expected 5 fields"):  # Vertex takes no seconds field
+        submit_vertex(vertex_target(fake), VERTEX_YAML, PARAMS, cron="0 0 3 * * *")
     assert fake.find("POST", r".*") == []  # nothing was sent for any of them
 
 
@@ -147,6 +160,7 @@ def test_cli_dry_run_prints_the_requests_and_sends_nothing(fake):
     assert vertex.exit_code == 0, vertex.output
     assert "POST /v1/projects/p/locations/us-central1/schedules" in vertex.output
     assert '"cron": "0 3 * * *"' in vertex.output and '"gcsOutputDirectory": "gs://b/root"' in vertex.output
+    assert '"enableCache": true' not in vertex.output  # schedules default to no caching
     assert fake.requests == []
     missing = runner.invoke(app, ["submit", "-t", "kfp", "--dry-run"])
     assert missing.exit_code == 2 and "needs --host" in missing.output
