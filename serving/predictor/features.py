@@ -34,6 +34,7 @@ V2_ACCEPTED = {
     FLOAT32: {"FP32", "FP64", "INT64", "INT32", "INT16", "INT8"},
     STRING: {"BYTES"},
 }
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 _INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 
 
@@ -84,8 +85,12 @@ def coerce(spec: FeatureSpec, value, where: str):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise InvalidInput(f"{where}: feature '{spec.name}' must be a number ({spec.kind}), "
                            f"got {_describe(value)}")
-    if not math.isfinite(value):
-        raise InvalidInput(f"{where}: feature '{spec.name}' must be finite, got {value!r}")
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an integer too large for a float, e.g. 1 followed by 400 zeros
+        finite = False
+    if not finite:
+        raise InvalidInput(f"{where}: feature '{spec.name}' must be finite and in range, got {_describe(value)}")
     if spec.kind == INT64:
         if isinstance(value, (float, np.floating)):
             if not float(value).is_integer():
@@ -96,6 +101,8 @@ def coerce(spec: FeatureSpec, value, where: str):
         if not _INT64_MIN <= value <= _INT64_MAX:
             raise InvalidInput(f"{where}: feature '{spec.name}' is out of the int64 range")
         return value
+    if abs(float(value)) > _FLOAT32_MAX:  # would become inf in the float32 model input
+        raise InvalidInput(f"{where}: feature '{spec.name}' is out of the float32 range")
     return float(value)
 
 

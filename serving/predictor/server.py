@@ -95,7 +95,12 @@ class TaxiModelServer(kserve.ModelServer):
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.workers > 1:
+        # KServe spawns workers by pickling the loaded model (TF objects, the log's lock): it
+        # cannot. Scale with replicas (the InferenceService's minReplicas/maxReplicas) instead.
+        parser.error("--workers must be 1: scale out with more replicas")
     name = args.model_name
     if name == DEFAULT_MODEL_NAME:  # not given: the name the Pusher recorded
         name = resolve(args.model_dir).metadata.get("model_name") or DEFAULT_MODEL_NAME

@@ -126,3 +126,30 @@ def test_v2_malformed_json_gets_400(server, body):
                    headers={"content-type": "application/json"})
     assert r.status_code == 400, r.text
     assert "malformed request" in r.json()["error"]
+
+
+@pytest.mark.parametrize("name, literal", [("trip_start_hour", "1" + "0" * 400),
+                                           ("fare", "1" + "0" * 400), ("fare", "1e39")])
+def test_numbers_beyond_the_inputs_range_get_400(server, rows, name, literal):
+    """A huge integer literal or a float beyond float32: a 400 naming the feature, not a 500
+    (OverflowError) or an inf fed to the model."""
+    import json
+
+    body = v2_body(rows["instances"][:1])
+    for tensor in body["inputs"]:
+        if tensor["name"] == name:
+            tensor["data"] = ["LITERAL"]
+    text = json.dumps(body).replace('"LITERAL"', literal)
+    with server.client() as c:
+        r = c.post(f"/v2/models/{server.model_name}/infer", content=text.encode(),
+                   headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert f"'{name}'" in r.json()["error"]
+
+
+def test_more_than_one_worker_is_refused():
+    from predictor.server import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--model_dir", "/nonexistent", "--workers", "2"])
+    assert exit_info.value.code == 2
