@@ -134,7 +134,10 @@ class TaxiModel(Model):
         for out in requested:
             if out.name != OUTPUT_KEY:
                 REJECTED.labels(self.name, protocol).inc()
-                raise InvalidInput(f"unknown output '{out.name}'; this model has '{OUTPUT_KEY}'")
+                error = f"unknown output '{out.name}'; this model has '{OUTPUT_KEY}'"
+                self.request_logger.rejected(request_id=request_id, model_name=self.name,
+                                             model_version=self.version, protocol=protocol, error=error)
+                raise InvalidInput(error)
         return Batch(protocol, request_id, arrays, rows, requested_outputs=requested)
 
     async def predict(self, payload: Batch, headers=None, response_headers=None) -> Batch:
@@ -145,9 +148,11 @@ class TaxiModel(Model):
     async def postprocess(self, result: Batch, headers=None, response_headers=None):
         probs = result.probabilities.astype(np.float32)
         as_list = [float(p) for p in probs]
-        self.request_logger.predictions(request_id=result.request_id, model_name=self.name,
-                                        model_version=self.version, protocol=result.protocol,
-                                        features=result.features, predictions=as_list)
+        # Written before the response (a logged request is never lost), but on a worker thread:
+        # a slow log sink must not stall the event loop that serves every other request.
+        await asyncio.to_thread(self.request_logger.predictions, request_id=result.request_id,
+                                model_name=self.name, model_version=self.version,
+                                protocol=result.protocol, features=result.features, predictions=as_list)
         INSTANCES.labels(self.name, self.version).inc(len(as_list))
         hist = PREDICTION.labels(self.name, self.version)
         for p in as_list:
