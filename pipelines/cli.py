@@ -297,6 +297,16 @@ def print_summary(run) -> None:
         console.print(f"Evaluation: [bold]{run.blessing['decision']}[/bold]  AUC {m.get('auc', float('nan')):.4f}  "
                       f"accuracy {m.get('binary_accuracy', float('nan')):.4f}  precision {m.get('precision', 0):.4f}  "
                       f"recall {m.get('recall', 0):.4f}  on {int(m.get('example_count', 0))} eval examples")
+        baseline = run.blessing.get("baseline")
+        if baseline:
+            base = run.blessing.get("baseline_metrics", {})
+            console.print(f"  against baseline version {baseline['version']}: AUC {base.get('auc', float('nan')):.4f}")
+        else:
+            console.print("  first run: no blessed model in the registry, judged by value thresholds alone")
+        gate = run.blessing.get("fairness_check")
+        if gate and gate.get("gap") is not None:
+            console.print(f"  fairness gate: {gate['metric']} gap {gate['gap']:.4f} over {gate['feature']} "
+                          f"(max {gate['max_gap']}): {'pass' if gate['passed'] else 'FAIL'}")
         for reason in run.blessing.get("reasons", []):
             console.print(f"  not blessed because {reason}")
     if run.push:

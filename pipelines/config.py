@@ -142,18 +142,71 @@ def parse_thresholds(data: dict, origin: str = "value_thresholds") -> dict[str, 
         raise ConfigError(f"{origin} is invalid:\n{_format_errors(err)}") from None
 
 
+# The per-threshold rates the FairnessIndicators metric (fairness-indicators 0.47.0) computes;
+# the fairness gate may name any of them. Same order as the library's
+# FAIRNESS_INDICATORS_SUB_METRICS (a test checks they agree).
+FAIRNESS_METRICS = ("false_positive_rate", "false_negative_rate", "true_positive_rate", "true_negative_rate",
+                    "positive_rate", "negative_rate", "false_discovery_rate", "false_omission_rate",
+                    "precision", "recall")
+
+
+class ChangeThreshold(_Strict):
+    """A bound on candidate minus baseline (TFMA's GenericChangeThreshold, absolute): with
+    higher_is_better the change must be >= absolute (AUC may drop by 0.01 at most: -0.01);
+    with lower_is_better it must be <= absolute. Applies only when the registry holds a
+    blessed baseline."""
+    direction: Literal["higher_is_better", "lower_is_better"] = "higher_is_better"
+    absolute: float
+
+
+class FairnessGate(_Strict):
+    """Withholds the blessing when a fairness metric differs too much between groups: the gap
+    (largest minus smallest value) of `metric` at decision threshold `threshold` over the
+    groups of `feature` that have at least `min_examples` eval examples must be <= max_gap."""
+    feature: str = Field(min_length=1)
+    metric: Literal[FAIRNESS_METRICS] = "false_negative_rate"
+    threshold: float = Field(default=0.5, gt=0, lt=1)
+    max_gap: float = Field(ge=0)
+    min_examples: int = Field(default=30, ge=1)
+
+
 class Evaluation(_Strict):
-    # Each entry is one slice: a list of feature names (one = single-feature slice). The
-    # overall slice is always computed.
+    # Each entry is one slice: a list of feature names (one = single-feature slice, two or
+    # more = a cross slice such as [trip_start_hour, payment_type]). The overall slice is
+    # always computed.
     slices: list[list[str]] = [["payment_type"]]
+    # Slices with fewer eval examples than this are reported without metrics (TFMA's
+    # Options.min_slice_size); the overall slice is always kept.
+    min_slice_size: int = Field(default=1, ge=1)
+    # Bootstrap confidence intervals on every metric (TFMA's Options.compute_confidence_intervals,
+    # Poisson bootstrap). Slow: several times the evaluation time.
+    confidence_intervals: bool = False
+    # Decision thresholds at which FairnessIndicators reports its rates (FPR, FNR, TPR,
+    # precision, ...) on every slice.
+    fairness_thresholds: list[Annotated[float, Field(gt=0, lt=1)]] = Field(default=[0.5], min_length=1)
     # Metric (TFMA class name) -> bounds on its overall value; all must hold to bless. At
     # least one: a blessing that checks nothing would bless every model.
     value_thresholds: dict[str, Threshold] = Field(default={"AUC": Threshold(lower_bound=0.7)}, min_length=1)
+    # Metric (TFMA class name) -> bound on its overall change against the latest blessed
+    # model in the registry (the baseline). A first run (empty registry) skips them.
+    change_thresholds: dict[str, ChangeThreshold] = {}
+    fairness_gate: FairnessGate | None = None
 
-    @field_validator("value_thresholds")
+    @field_validator("value_thresholds", "change_thresholds")
     @classmethod
-    def _known(cls, v: dict[str, Threshold]) -> dict[str, Threshold]:
+    def _known(cls, v: dict) -> dict:
         return check_thresholds(v)
+
+    @model_validator(mode="after")
+    def _gate(self) -> "Evaluation":
+        for i, slice_features in enumerate(self.slices):
+            if len(set(slice_features)) != len(slice_features):
+                raise ValueError(f"slices[{i}]: a feature appears twice in {slice_features}")
+        gate = self.fairness_gate
+        if gate and not any(abs(gate.threshold - t) < 1e-9 for t in self.fairness_thresholds):
+            raise ValueError(f"fairness_gate.threshold {gate.threshold} is not one of fairness_thresholds "
+                             f"{self.fairness_thresholds}")
+        return self
 
 
 class Validation(_Strict):

@@ -94,9 +94,10 @@ def build_pipeline(config: PipelineConfig, target: Target = "local", images: Opt
         train = setup(trainer(config=pipeline_config, epochs=epochs,
                               transformed_examples=tf_transform.outputs["transformed_examples"],
                               transform_graph=tf_transform.outputs["transform_graph"]), "Trainer", gpu=True)
+        # The Evaluator resolves its baseline (the latest blessed model) from the same registry.
         evaluate = setup(evaluator(config=pipeline_config, value_thresholds=value_thresholds,
-                                   examples=gen.outputs["examples"], schema=schema.outputs["schema"],
-                                   model=train.outputs["model"]), "Evaluator")
+                                   model_registry=model_registry, examples=gen.outputs["examples"],
+                                   schema=schema.outputs["schema"], model=train.outputs["model"]), "Evaluator")
         setup(pusher(config=pipeline_config, data_source=data_source, model_registry=model_registry,
                      git_commit=git_commit, model=train.outputs["model"], blessing=evaluate.outputs["blessing"],
                      schema=schema.outputs["schema"]), "Pusher")

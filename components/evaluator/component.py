@@ -5,10 +5,11 @@ from components.images import PIPELINE_IMAGE
 
 
 @dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
-def evaluator(config: str, value_thresholds: dict, examples: Input[Dataset], schema: Input[Artifact],
-              model: Input[Model], evaluation: Output[Artifact], blessing: Output[Artifact],
-              eval_metrics: Output[Metrics]):
-    """TFMA on the eval split (overall + slices); value thresholds decide the blessing."""
+def evaluator(config: str, value_thresholds: dict, model_registry: str, examples: Input[Dataset],
+              schema: Input[Artifact], model: Input[Model], evaluation: Output[Artifact],
+              blessing: Output[Artifact], eval_metrics: Output[Metrics]):
+    """TFMA on the eval split (overall, slices, FairnessIndicators), against the latest blessed
+    model in model_registry when there is one; thresholds and the fairness gate decide the blessing."""
     import os
 
     from components.common.io import setup_logging
@@ -18,10 +19,12 @@ def evaluator(config: str, value_thresholds: dict, examples: Input[Dataset], sch
     setup_logging()
     thresholds = parse_thresholds(value_thresholds)
     result = executor.run(parse_config(config), os.path.join(model.path, "Format-Serving"), examples.path,
-                          schema.path, evaluation.path, blessing.path, thresholds=thresholds)
+                          schema.path, evaluation.path, blessing.path, thresholds=thresholds,
+                          registry=model_registry or None)
     evaluation.metadata["tfx_type"] = "ModelEvaluation"
     blessing.metadata.update({"tfx_type": "ModelBlessing", "blessed": int(result.blessed),
-                              "reasons": result.reasons})
+                              "reasons": result.reasons,
+                              "baseline_version": result.baseline["version"] if result.baseline else 0})
     for name, value in result.overall_metrics.items():
         if value == value:  # NaN is not JSON; the KFP launcher would reject it
             eval_metrics.log_metric(name, round(value, 6))
