@@ -18,7 +18,7 @@ CONFIG ?= configs/chicago_taxi.yaml
 REGISTRY ?= artifacts/registry
 MODEL ?= chicago_taxi_big_tipper
 
-.PHONY: help setup setup-serving run serve test test-all test-fast compile clean
+.PHONY: help setup setup-serving setup-browser run serve test test-all test-fast compile clean
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
@@ -43,15 +43,15 @@ run: setup  ## run the whole pipeline locally on the embedded taxi sample
 serve: setup-serving  ## serve the newest pushed model on 127.0.0.1:8080 (KServe v1 + v2)
 	$(SERVING)/bin/taxi-serve --model_dir $(REGISTRY)/$(MODEL) --host 127.0.0.1 --http_port 8080 --enable_grpc false
 
-test: setup setup-serving  ## the default test suite (includes the end-to-end kfp.local runs)
+test: setup setup-serving setup-browser  ## the default test suite (includes the end-to-end kfp.local runs)
 	$(BIN)/pytest -m "not slow"
 	$(SERVING)/bin/pytest tests/serving -m "not slow"
 
-test-all: setup setup-serving  ## every test, the slow ones too
+test-all: setup setup-serving setup-browser  ## every test, the slow ones too
 	$(BIN)/pytest
 	$(SERVING)/bin/pytest tests/serving
 
-test-fast: setup setup-serving  ## unit tests only (no kfp.local pipeline runs)
+test-fast: setup setup-serving setup-browser  ## unit tests only (no kfp.local pipeline runs)
 	$(BIN)/pytest -m "not slow and not pipeline"
 	$(SERVING)/bin/pytest tests/serving -m "not slow"
 
@@ -60,3 +60,7 @@ compile: setup  ## regenerate compiled/ from the pipeline code
 
 clean:  ## remove run artifacts (keeps .venv)
 	rm -rf artifacts
+
+# The report test opens the evaluation report in headless Chromium (Debian's package).
+setup-browser:  ## install Debian's chromium when it is missing (the report test uses it)
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }

@@ -281,6 +281,31 @@ def serve_cmd(config: Path = ConfigOption,
     os.execv(args[0], args)
 
 
+@app.command("report")
+def report_cmd(
+    runs: str = typer.Argument("artifacts/local_runs", help="A pipeline root: local directory or gs://."),
+    output: Path = typer.Option(Path("artifacts/report-site"), help="Where the site is written."),
+    serve: bool = typer.Option(False, "--serve", help="Then serve it on http://127.0.0.1:PORT."),
+    port: int = typer.Option(8000, help="Port for --serve."),
+) -> None:
+    """Build a browsable site from run artifacts: an index of runs and each run's evaluation report."""
+    from pipelines.report_site import build_site
+
+    index, count = build_site(runs, output)
+    console.print(f"wrote {index} ({count} run(s) with an evaluation report)")
+    if serve:
+        import functools
+        import http.server
+
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(output))
+        with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as server:
+            console.print(f"serving http://127.0.0.1:{port}/ (Ctrl-C to stop)")
+            try:
+                server.serve_forever()
+            except KeyboardInterrupt:
+                pass
+
+
 def print_summary(run) -> None:
     console.print(f"\nRun directory: {run.run_dir}")
     table = Table(title="Steps and artifacts (paths relative to the run directory)")

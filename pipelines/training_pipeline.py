@@ -97,7 +97,9 @@ def build_pipeline(config: PipelineConfig, target: Target = "local", images: Opt
         # The Evaluator resolves its baseline (the latest blessed model) from the same registry.
         evaluate = setup(evaluator(config=pipeline_config, value_thresholds=value_thresholds,
                                    model_registry=model_registry, examples=gen.outputs["examples"],
-                                   schema=schema.outputs["schema"], model=train.outputs["model"]), "Evaluator")
+                                   schema=schema.outputs["schema"], model=train.outputs["model"],
+                                   statistics=stats.outputs["statistics"],
+                                   anomalies=validate.outputs["anomalies"]), "Evaluator")
         setup(pusher(config=pipeline_config, data_source=data_source, model_registry=model_registry,
                      git_commit=git_commit, model=train.outputs["model"], blessing=evaluate.outputs["blessing"],
                      schema=schema.outputs["schema"]), "Pusher")

@@ -1,13 +1,14 @@
 from kfp import dsl
-from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
+from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Input, Markdown, Metrics, Model, Output
 
 from components.images import PIPELINE_IMAGE
 
 
 @dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
 def evaluator(config: str, value_thresholds: dict, model_registry: str, examples: Input[Dataset],
-              schema: Input[Artifact], model: Input[Model], evaluation: Output[Artifact],
-              blessing: Output[Artifact], eval_metrics: Output[Metrics]):
+              schema: Input[Artifact], model: Input[Model], statistics: Input[Artifact], anomalies: Input[Artifact],
+              evaluation: Output[Artifact], blessing: Output[Artifact], eval_metrics: Output[Metrics],
+              report: Output[HTML], summary: Output[Markdown], classification: Output[ClassificationMetrics]):
     """TFMA on the eval split (overall, slices, FairnessIndicators), against the latest blessed
     model in model_registry when there is one; thresholds and the fairness gate decide the blessing."""
     import os
@@ -25,6 +26,12 @@ def evaluator(config: str, value_thresholds: dict, model_registry: str, examples
     blessing.metadata.update({"tfx_type": "ModelBlessing", "blessed": int(result.blessed),
                               "reasons": result.reasons,
                               "baseline_version": result.baseline["version"] if result.baseline else 0})
+    cfg = parse_config(config)
+    executor.write_reports(blessing.path, report.path, summary.path, cfg, statistics.path, anomalies.path)
+    curves = executor.classification_curves(evaluation.path)
+    classification.log_roc_curve(curves["fpr"], curves["tpr"], curves["thresholds"])
+    label = cfg.label.name
+    classification.log_confusion_matrix([f"not {label}", label], curves["matrix"])
     for name, value in result.overall_metrics.items():
         if value == value:  # NaN is not JSON; the KFP launcher would reject it
             eval_metrics.log_metric(name, round(value, 6))

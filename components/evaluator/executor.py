@@ -32,7 +32,7 @@ from tensorflow_model_analysis import constants as tfma_constants
 from tensorflow_model_analysis.slicer import slicer_lib as slicer
 from tensorflow_model_analysis.writers import eval_config_writer, metrics_plots_and_validations_writer
 
-from components.common.io import examples_pattern, log, step, write_json
+from components.common.io import examples_pattern, log, read_json, step, write_json, write_text
 from components.schema_gen.executor import load_schema
 from components.evaluator.resolver import Baseline, latest_blessed_model
 from pipelines.config import KNOWN_METRICS, ChangeThreshold, FairnessGate, PipelineConfig, Threshold
@@ -406,3 +406,35 @@ def is_blessed(blessing_dir: str) -> bool:
     if blessed == not_blessed:
         raise ValueError(f"{blessing_dir}: expected exactly one of {BLESSED} / {NOT_BLESSED}")
     return blessed
+
+
+def write_reports(blessing_dir: str, html_path: str, markdown_path: str, config: PipelineConfig,
+                  statistics_dir: str | None = None, anomalies_dir: str | None = None) -> None:
+    """The stakeholders' report (self-contained HTML) and a Markdown summary, from blessing.json
+    and the run's TFDV statistics and anomalies."""
+    from components.evaluator import report
+
+    blessing = read_json(os.path.join(blessing_dir, "blessing.json"))
+    run = {"model": config.model_name, "pipeline": config.pipeline_name, "data": config.data.source}
+    summary = report.data_summary(statistics_dir, anomalies_dir, [s.name for s in config.split.splits])
+    write_text(html_path, report.render_html(blessing, run, summary))
+    write_text(markdown_path, report.render_markdown(blessing, run))
+
+
+def classification_curves(evaluation_dir: str, points: int = 101) -> dict:
+    """From TFMA's overall ConfusionMatrixPlot: an ROC curve (about `points` thresholds) and the
+    confusion matrix at 0.5, for KFP's ClassificationMetrics (the KFP UI draws both)."""
+    result = tfma.load_eval_result(evaluation_dir)
+    overall = next(plots for key, plots in result.plots if key == ())
+    matrices = next(iter(next(iter(overall.values())).values()))["confusionMatrixAtThresholds"]["matrices"]
+    step_size = max(1, len(matrices) // (points - 1))
+    roc = [m for i, m in enumerate(matrices) if i % step_size == 0 or i == len(matrices) - 1]
+    counts = lambda m, k: int(m.get(k, 0))  # noqa: E731 (TFMA omits zero counts)
+    at_half = min(matrices, key=lambda m: abs(m.get("threshold", 0.0) - 0.5))
+    return {
+        "fpr": [float(m.get("falsePositiveRate", 0.0)) for m in roc],
+        "tpr": [float(m.get("recall", 0.0)) for m in roc],
+        "thresholds": [float(m.get("threshold", 0.0)) for m in roc],  # 0 is omitted in the JSON
+        "matrix": [[counts(at_half, "trueNegatives"), counts(at_half, "falsePositives")],
+                   [counts(at_half, "falseNegatives"), counts(at_half, "truePositives")]],
+    }
