@@ -136,3 +136,18 @@ def test_report_site_indexes_runs_and_serves(reports, tmp_path):
         pytest.fail("the report server did not answer")
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/runs/chicago-taxi-2026-11-22-09-00-00-000001.html") as r:
         assert b'id="decision"' in r.read()
+
+
+def test_roc_and_confusion_matrix_with_a_baseline(chain, tmp_path):
+    """With a baseline TFMA keys its plots by model: the candidate's must still be found."""
+    from components.pusher.executor import push_model
+
+    registry = tmp_path / "registry"
+    push_model(str(chain.model / "Format-Serving"), str(registry), chain.config.model_name, {"note": "baseline"})
+    config = gate_config(chain, tmp_path).model_copy(update={"push": chain.config.push.model_copy(
+        update={"registry": str(registry)})})
+    result = evaluator.run(config, str(chain.model / "Format-Serving"), str(chain.examples), str(chain.schema),
+                           str(tmp_path / "evaluation"), str(tmp_path / "blessing"))
+    assert result.baseline is not None
+    curves = evaluator.classification_curves(str(tmp_path / "evaluation"), with_baseline=True)
+    assert sum(sum(row) for row in curves["matrix"]) == int(result.overall_metrics["example_count"])

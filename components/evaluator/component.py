@@ -28,7 +28,7 @@ def evaluator(config: str, value_thresholds: dict, model_registry: str, examples
                               "baseline_version": result.baseline["version"] if result.baseline else 0})
     cfg = parse_config(config)
     executor.write_reports(blessing.path, report.path, summary.path, cfg, statistics.path, anomalies.path)
-    curves = executor.classification_curves(evaluation.path)
+    curves = executor.classification_curves(evaluation.path, with_baseline=result.baseline is not None)
     classification.log_roc_curve(curves["fpr"], curves["tpr"], curves["thresholds"])
     label = cfg.label.name
     classification.log_confusion_matrix([f"not {label}", label], curves["matrix"])

@@ -421,11 +421,14 @@ def write_reports(blessing_dir: str, html_path: str, markdown_path: str, config:
     write_text(markdown_path, report.render_markdown(blessing, run))
 
 
-def classification_curves(evaluation_dir: str, points: int = 101) -> dict:
-    """From TFMA's overall ConfusionMatrixPlot: an ROC curve (about `points` thresholds) and the
-    confusion matrix at 0.5, for KFP's ClassificationMetrics (the KFP UI draws both)."""
-    result = tfma.load_eval_result(evaluation_dir)
-    overall = next(plots for key, plots in result.plots if key == ())
+def classification_curves(evaluation_dir: str, with_baseline: bool = False, points: int = 101) -> dict:
+    """From TFMA's overall ConfusionMatrixPlot of the candidate: an ROC curve (about `points`
+    thresholds) and the confusion matrix at 0.5, for KFP's ClassificationMetrics (the KFP UI
+    draws both). With a baseline TFMA keys plots by model name."""
+    result = tfma.load_eval_result(evaluation_dir, model_name=CANDIDATE if with_baseline else None)
+    overall = next((plots for key, plots in result.plots if key == ()), None)
+    if overall is None:
+        raise ValueError(f"{evaluation_dir}: no overall ConfusionMatrixPlot in the TFMA output")
     matrices = next(iter(next(iter(overall.values())).values()))["confusionMatrixAtThresholds"]["matrices"]
     step_size = max(1, len(matrices) // (points - 1))
     roc = [m for i, m in enumerate(matrices) if i % step_size == 0 or i == len(matrices) - 1]
