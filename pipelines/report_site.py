@@ -19,6 +19,16 @@ _STYLE = ("body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#1f2328}ta
           ".BLESSED{color:#1a7f37;font-weight:600}.NOT_BLESSED{color:#cf222e;font-weight:600}")
 
 
+def _push_outcome(run_dir: str) -> str:
+    """What the run's Pusher did: a run can fail after its Evaluator wrote a report."""
+    path = os.path.join(run_dir, "pusher", "pushed_model", "push_result.json")
+    if not tf.io.gfile.exists(path):
+        return "run did not finish: nothing pushed"
+    with tf.io.gfile.GFile(path) as f:
+        result = json.load(f)
+    return f"version {result['version']}" if result.get("pushed") else "not pushed"
+
+
 def _runs(root: str) -> list[tuple[str, str, dict]]:
     """(run name, report path, blessing) for every run under `root` that has a report, newest first."""
     found = []
@@ -28,7 +38,9 @@ def _runs(root: str) -> list[tuple[str, str, dict]]:
         if not tf.io.gfile.exists(blessing_path):
             continue
         with tf.io.gfile.GFile(blessing_path) as f:
-            found.append((os.path.basename(run_dir), report, json.load(f)))
+            blessing = json.load(f)
+        blessing["_pushed"] = _push_outcome(run_dir)
+        found.append((os.path.basename(run_dir), report, blessing))
     return sorted(found, key=lambda r: r[0], reverse=True)
 
 
@@ -47,9 +59,10 @@ def build_site(root: str, output: str | Path) -> tuple[Path, int]:
             f'<td class="{blessing["decision"]}">{blessing["decision"]}</td><td>{fmt(m.get("auc"))}</td>'
             f'<td>{fmt(m.get("binary_accuracy"))}</td><td>{int(m.get("example_count") or 0):,}</td>'
             f'<td>{html.escape(str(base["version"])) if base else "first run"}</td>'
-            f'<td>{fmt(gate.get("gap"))}</td><td>{html.escape("; ".join(blessing.get("reasons", [])))}</td></tr>')
+            f'<td>{fmt(gate.get("gap"))}</td><td>{html.escape(blessing["_pushed"])}</td>'
+            f'<td>{html.escape("; ".join(blessing.get("reasons", [])))}</td></tr>')
     body = ("<table id=\"runs\"><thead><tr><th>run</th><th>decision</th><th>AUC</th><th>accuracy</th>"
-            "<th>eval examples</th><th>baseline</th><th>fairness gap</th><th>why not blessed</th></tr></thead>"
+            "<th>eval examples</th><th>baseline</th><th>fairness gap</th><th>pushed</th><th>why not blessed</th></tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>" if rows else "<p>No runs with an evaluation report yet.</p>")
     index = output / "index.html"
     index.write_text(f"<!doctype html><html lang=en><head><meta charset=utf-8><title>Evaluation reports</title>"

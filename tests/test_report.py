@@ -111,11 +111,15 @@ def test_report_site_indexes_runs_and_serves(reports, tmp_path):
         sh.copy(reports / "report.html", root / run / "evaluator" / "report")
         sh.copytree(reports / "blessing", root / run / "evaluator" / "blessing")
     (root / "chicago-taxi-failed-run" / "example-validator").mkdir(parents=True)  # no report: skipped
+    pushed = root / "chicago-taxi-2026-11-22-10-00-00-000002" / "pusher" / "pushed_model"
+    pushed.mkdir(parents=True)
+    (pushed / "push_result.json").write_text('{"pushed": false, "reason": "not blessed"}')
     index, count = build_site(str(root), tmp_path / "site")
     assert count == 2
     page = index.read_text()
     assert page.index("10-00-00-000002") < page.index("09-00-00-000001")  # newest first
     assert page.count(">NOT_BLESSED<") == 2 and "first run" in page
+    assert "<td>not pushed</td>" in page and "<td>run did not finish: nothing pushed</td>" in page
     assert (tmp_path / "site" / "runs" / "chicago-taxi-2026-11-22-10-00-00-000002.html").read_text() == \
         (reports / "report.html").read_text()
 

@@ -191,14 +191,14 @@ def _is_number(text: str) -> bool:
 
 
 def _bar_chart(title: str, groups: list[tuple[str, float]], gate_max: float | None = None) -> str:
-    width, bar, gap, left = 520, 14, 4, 170
+    width, bar, gap, left = 560, 14, 4, 210
     height = 30 + len(groups) * (bar + gap)
     top = max([v for _, v in groups] + [1e-9])
     scale = (width - left - 60) / top
     bars = []
     for i, (label, value) in enumerate(groups):
         y = 24 + i * (bar + gap)
-        bars.append(f'<text x="{left - 6}" y="{y + bar - 3}" text-anchor="end" font-size="11">{_esc(label[:28])}</text>'
+        bars.append(f'<text x="{left - 6}" y="{y + bar - 3}" text-anchor="end" font-size="11">{_esc(label)}</text>'
                     f'<rect x="{left}" y="{y}" width="{max(value * scale, 1):.1f}" height="{bar}" fill="#0969da"/>'
                     f'<text x="{left + value * scale + 4:.1f}" y="{y + bar - 3}" font-size="11">{value:.3f}</text>')
     note = f" (the gate: gap ≤ {gate_max} over groups it counts)" if gate_max is not None else ""
@@ -222,7 +222,7 @@ def _fairness_charts(b: dict) -> str:
                 if not groups or len(groups) > MAX_CHART_GROUPS:
                     continue
                 groups.sort(key=lambda g: (0, float(g[0]), "") if _is_number(g[0]) else (1, 0.0, g[0]))
-                labelled = [(f"{g} (n={int(n)})" if n else g, v) for g, v, n in groups]
+                labelled = [(f"{g[:24]} (n={int(n)})" if n else g[:32], v) for g, v, n in groups]
                 gated = gate.get("feature") == feature and gate.get("metric") == f"{rate}@{threshold}"
                 charts.append(_bar_chart(f"{rate.replace('_', ' ')} @ {threshold} by {feature}", labelled,
                                          gate.get("max_gap") if gated else None))
