@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob as _glob
 import json
 import logging
 import math
@@ -83,10 +82,6 @@ def write_text(path: str, text: str) -> None:
 def read_text(path: str) -> str:
     with tf.io.gfile.GFile(path) as f:
         return f.read()
-
-
-def local_glob(pattern: str) -> list[str]:
-    return sorted(_glob.glob(pattern)) if "://" not in pattern else sorted(tf.io.gfile.glob(pattern))
 
 
 @contextmanager

@@ -250,12 +250,6 @@ def load_metrics(evaluation_dir: str, model_name: str | None = None) -> EvalMetr
     return EvalMetrics(by_slice, suppressed, intervals, keys)
 
 
-def read_metrics(evaluation_dir: str, model_name: str | None = None) -> dict[str, dict[str, float]]:
-    """{slice: {metric: value}} of the candidate (the only model, or CANDIDATE when the
-    evaluation had a baseline); model_name=BASELINE reads the baseline's."""
-    return load_metrics(evaluation_dir, model_name).by_slice
-
-
 def judge(overall: dict[str, float], thresholds: dict[str, Threshold]) -> list[Check]:
     checks = []
     for name, bounds in sorted(thresholds.items()):
