@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PIPELINE_IMAGE = "taxi-mlops/pipeline-python3.11:dev"
+PIPELINE_IMAGE = "tabml/pipeline-python3.11:dev"
 
 
 @dataclass(frozen=True)
@@ -23,4 +23,4 @@ def images_for(registry: str, tag: str) -> Images:
         raise ValueError("an image registry and tag are both needed, e.g. "
                          "--image-registry us-docker.pkg.dev/my-project/mlops --image-tag $(git rev-parse --short HEAD)")
     prefix = registry.rstrip("/")
-    return Images(cpu=f"{prefix}/taxi-mlops-pipeline:{tag}", gpu=f"{prefix}/taxi-mlops-trainer-gpu:{tag}")
+    return Images(cpu=f"{prefix}/tabml-pipeline:{tag}", gpu=f"{prefix}/tabml-trainer-gpu:{tag}")

@@ -1,4 +1,4 @@
-"""taxi-pipeline: run the training pipeline locally, compile it, check a config."""
+"""tabml: check a config, run the pipeline locally, compile it, submit and schedule it, serve and roll out."""
 
 from __future__ import annotations
 
@@ -9,14 +9,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pipelines.config import ConfigError, load_config
+from contracts.config import ConfigError, load_config
 
-app = typer.Typer(help="Train, evaluate and push a model with the TFX libraries on Kubeflow Pipelines v2.",
+app = typer.Typer(help="Train, evaluate and push a model for any tabular dataset with the TFX libraries on Kubeflow "
+                       "Pipelines v2 or Vertex AI Pipelines.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 console = Console()
 
-DEFAULT_CONFIG = Path("configs/chicago_taxi.yaml")
-ConfigOption = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="Pipeline config (YAML).")
+DEFAULT_CONFIG = Path("examples/chicago_taxi/config.yaml")
+ConfigOption = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="Pipeline config (YAML); see docs/config.md.")
 
 
 def _load(path: Path):
@@ -29,10 +30,19 @@ def _load(path: Path):
 
 @app.command("validate-config")
 def validate_config(config: Path = ConfigOption) -> None:
-    """Check a config file and print what it will run."""
+    """Check a config file and what it names (schema, user code), without reading the data."""
+    from pipelines.preflight import PreflightError, preflight
+
     cfg = _load(config)
-    console.print(f"[green]ok[/green] {config}: pipeline '{cfg.pipeline_name}', model '{cfg.model_name}', "
-                  f"{len(cfg.features)} features, data {cfg.data.source}")
+    try:
+        notes = preflight(cfg)
+    except PreflightError as err:
+        console.print(f"[red]error:[/red] {config}: {err}")
+        raise typer.Exit(2) from None
+    console.print(f"[green]ok[/green] {config}: pipeline '{cfg.pipeline_name}', model '{cfg.model_name}' "
+                  f"({cfg.label.task}, label '{cfg.label.name}'), {len(cfg.features)} features, data {cfg.data.source}")
+    for note in notes:
+        console.print(f"  {note}")
 
 
 @app.command("compile")
@@ -71,8 +81,14 @@ def run_local_cmd(
 ) -> None:
     """Run the whole pipeline on this machine (kfp.local, in this environment)."""
     from pipelines.local_run import run_local
+    from pipelines.preflight import PreflightError, check_user_code
 
     cfg = _load(config)
+    try:
+        check_user_code(cfg)
+    except PreflightError as err:
+        console.print(f"[red]error:[/red] {config}: {err}")
+        raise typer.Exit(2) from None
     console.print(f"Running '{cfg.pipeline_name}' locally; artifacts under {pipeline_root}/")
     try:
         run = run_local(cfg, pipeline_root, data_source=data_source, epochs=epochs, registry=registry)
@@ -87,7 +103,7 @@ def run_local_cmd(
 TargetOption = typer.Option(..., "--target", "-t", help="kfp (a Kubeflow Pipelines endpoint) or vertex.")
 HostOption = typer.Option(None, help="[kfp] KFP API endpoint, e.g. https://HOST/pipeline "
                                      "(credentials: kube config / in-cluster token).")
-ExperimentOption = typer.Option("taxi-mlops", help="[kfp] Experiment to file runs under.")
+ExperimentOption = typer.Option("tabml", help="[kfp] Experiment to file runs under.")
 NamespaceOption = typer.Option(None, help="[kfp] Kubeflow profile namespace (multi-user clusters).")
 ProjectOption = typer.Option(None, help="[vertex] GCP project (credentials: application default).")
 RegionOption = typer.Option("us-central1", help="[vertex] Region.")
@@ -194,7 +210,7 @@ def runs_cmd(
     from pipelines import submit as s
 
     try:
-        tgt = _make_target(target, host, "taxi-mlops", namespace, project, region, pipeline_root or "gs://unused", "", [])
+        tgt = _make_target(target, host, "tabml", namespace, project, region, pipeline_root or "gs://unused", "", [])
     except s.SubmitError as err:
         console.print(f"[red]error:[/red] {err}")
         raise typer.Exit(2) from None
@@ -264,11 +280,11 @@ def serve_cmd(config: Path = ConfigOption,
     import os
 
     cfg = _load(config)
-    server = Path("serving/.venv/bin/taxi-serve")
+    server = Path("serving/.venv/bin/tabml-serve")
     if not server.exists():
         console.print("[red]error:[/red] the serving environment is not built: run `make setup-serving`")
         raise typer.Exit(2)
-    from registry_layout import model_base
+    from contracts.registry import model_base
 
     model_dir = model_base(registry or cfg.push.registry, cfg.model_name)  # a string: keeps gs://
     if "://" not in model_dir and not Path(model_dir).is_dir():
@@ -306,6 +322,10 @@ def report_cmd(
                 pass
 
 
+def _fmt(value) -> str:
+    return "–" if not isinstance(value, (int, float)) or value != value else f"{value:.4f}"
+
+
 def print_summary(run) -> None:
     console.print(f"\nRun directory: {run.run_dir}")
     table = Table(title="Steps and artifacts (paths relative to the run directory)")
@@ -318,28 +338,41 @@ def print_summary(run) -> None:
         table.add_row(task, "" if secs is None else f"{secs:.1f}", "\n".join(paths))
     console.print(table)
     if run.blessing:
-        m = run.blessing["overall_metrics"]
-        console.print(f"Evaluation: [bold]{run.blessing['decision']}[/bold]  AUC {m.get('auc', float('nan')):.4f}  "
-                      f"accuracy {m.get('binary_accuracy', float('nan')):.4f}  precision {m.get('precision', 0):.4f}  "
-                      f"recall {m.get('recall', 0):.4f}  on {int(m.get('example_count', 0))} eval examples")
-        baseline = run.blessing.get("baseline")
-        if baseline:
-            base = run.blessing.get("baseline_metrics", {})
-            console.print(f"  against baseline version {baseline['version']}: AUC {base.get('auc', float('nan')):.4f}")
-        else:
-            console.print("  first run: no blessed model in the registry, judged by value thresholds alone")
-        gate = run.blessing.get("fairness_check")
-        if gate and gate.get("gap") is not None:
-            console.print(f"  fairness gate: {gate['metric']} gap {gate['gap']:.4f} over {gate['feature']} "
-                          f"(max {gate['max_gap']}): {'pass' if gate['passed'] else 'FAIL'}")
-        for reason in run.blessing.get("reasons", []):
-            console.print(f"  not blessed because {reason}")
+        print_evaluation(run.blessing)
     if run.push:
         if run.push["pushed"]:
             console.print(f"Pushed version {run.push['version']} to {run.push['destination']}")
         else:
             console.print(f"Nothing pushed: {run.push['reason']}")
     console.print(f"Total wall time {run.seconds:.1f}s")
+
+
+def print_evaluation(blessing: dict) -> None:
+    """The decision, the task's headline metrics and every check; any metric may be missing."""
+    from contracts.metrics import METRICS
+
+    metrics = blessing.get("overall_metrics") or {}
+    task = blessing.get("task", "binary")
+    headline = "  ".join(f"{m.label} {_fmt(metrics.get(m.reported))}" for m in METRICS[task][1:5])
+    count = metrics.get("example_count")
+    console.print(f"Evaluation: [bold]{blessing.get('decision')}[/bold]  {headline}  on "
+                  f"{int(count) if isinstance(count, (int, float)) else '?'} eval examples")
+    baseline = blessing.get("baseline")
+    for note in blessing.get("notes", []):
+        console.print(f"  {note}")
+    if baseline:
+        base = blessing.get("baseline_metrics") or {}
+        console.print("  baseline: " + "  ".join(f"{m.label} {_fmt(base.get(m.reported))}" for m in METRICS[task][1:3]))
+    for check in blessing.get("checks", []):
+        console.print(f"  value check {check['metric']} = {_fmt(check.get('value'))} "
+                      f"[{check.get('lower_bound')}, {check.get('upper_bound')}]: {'pass' if check['passed'] else 'FAIL'}")
+    gate = blessing.get("fairness_check")
+    if gate:
+        measured = f"gap {_fmt(gate.get('gap'))}" if gate.get("gap") is not None else "nothing to measure"
+        console.print(f"  fairness gate: {gate['metric']} over {gate['feature']}: {measured} "
+                      f"(max {gate['max_gap']}): {'pass' if gate['passed'] else 'FAIL'}")
+    for reason in blessing.get("reasons", []):
+        console.print(f"  not blessed because {reason}")
 
 
 if __name__ == "__main__":

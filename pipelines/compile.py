@@ -8,12 +8,12 @@ from pathlib import Path
 from kfp import compiler
 
 from components.images import Images, images_for
-from pipelines.config import PipelineConfig
+from contracts.config import PipelineConfig
 from pipelines.training_pipeline import TARGETS, Target, build_pipeline
 
 # What compiled/ is generated with (`make compile`); CI delivery passes the real registry
 # and the commit's SHA instead.
-DEFAULT_IMAGE_REGISTRY = "us-docker.pkg.dev/YOUR_PROJECT/taxi-mlops"
+DEFAULT_IMAGE_REGISTRY = "us-docker.pkg.dev/YOUR_PROJECT/tabml"
 DEFAULT_IMAGE_TAG = "latest"
 
 

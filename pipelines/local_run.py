@@ -12,7 +12,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines.config import PipelineConfig
+from contracts.config import PipelineConfig
+from contracts.artifacts import BLESSING_JSON, PUSH_RESULT
 from pipelines.training_pipeline import build_pipeline, thresholds_parameter
 
 
@@ -44,6 +45,8 @@ def localise(config: PipelineConfig) -> PipelineConfig:
     data["data"]["source"] = _absolute(config.data.source)
     data["validation"]["schema_path"] = _absolute(config.validation.schema_path)
     data["push"]["registry"] = _absolute(config.push.registry)
+    if config.user_code.module_file:
+        data["user_code"]["module_file"] = _absolute(config.user_code.module_file)
     return PipelineConfig.model_validate(data)
 
 
@@ -110,7 +113,7 @@ def summarise(run_dir: Path, seconds: float, task_seconds: dict[str, float]) -> 
     run = LocalRun(run_dir=run_dir, seconds=seconds, artifacts=artifacts, task_seconds=task_seconds)
     for task, outputs in artifacts.items():
         if "blessing" in outputs:
-            run.blessing = json.loads((Path(outputs["blessing"]) / "blessing.json").read_text())
+            run.blessing = json.loads((Path(outputs["blessing"]) / BLESSING_JSON).read_text())
         if "pushed_model" in outputs:
-            run.push = json.loads((Path(outputs["pushed_model"]) / "push_result.json").read_text())
+            run.push = json.loads((Path(outputs["pushed_model"]) / PUSH_RESULT).read_text())
     return run

@@ -54,7 +54,7 @@ def load_package(package: str | Path) -> list[dict]:
     Kubernetes platform spec."""
     path = Path(package)
     if not path.is_file():
-        raise SubmitError(f"compiled pipeline not found: {path} (run `taxi-pipeline compile` first)")
+        raise SubmitError(f"compiled pipeline not found: {path} (run `tabml compile` first)")
     docs = list(yaml.safe_load_all(path.read_text()))
     if not docs or not isinstance(docs[0], dict) or "pipelineInfo" not in docs[0]:
         raise SubmitError(f"{path} is not a compiled KFP v2 pipeline spec")
@@ -119,7 +119,7 @@ def _timestamp() -> str:
 @dataclass
 class KfpTarget:
     host: str
-    experiment: str = "taxi-mlops"
+    experiment: str = "tabml"
     namespace: str | None = None
     service_account: str = ""
 

@@ -23,7 +23,7 @@ from components.statistics_gen.component import statistics_gen
 from components.trainer.component import trainer
 from components.transform.component import transform
 from components.images import Images
-from pipelines.config import PipelineConfig, TaskResources
+from contracts.config import PipelineConfig, TaskResources
 
 Target = Literal["local", "kfp", "vertex"]
 TARGETS: tuple[Target, ...] = ("kfp", "vertex")  # the compiled variants
@@ -32,7 +32,7 @@ GKE_ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"
 
 
 def thresholds_parameter(config: PipelineConfig) -> dict:
-    return {name: t.model_dump(exclude_none=True) for name, t in config.evaluation.value_thresholds.items()}
+    return {name: t.model_dump(exclude_none=True) for name, t in config.value_thresholds.items()}
 
 
 def configure_task(task, resources: TaskResources, target: Target, image: Optional[str],
@@ -73,7 +73,8 @@ def build_pipeline(config: PipelineConfig, target: Target = "local", images: Opt
                               res.retries if retry else 0)
 
     @dsl.pipeline(name=config.pipeline_name,
-                  description=f"Train, evaluate and push {config.model_name} (TFX libraries on KFP v2).")
+                  description=f"Train, evaluate and push {config.model_name}, a {config.label.task} model "
+                              "(TFX libraries on KFP v2).")
     def training_pipeline(
         data_source: str = config.data.source,
         epochs: int = config.model.epochs,
@@ -85,8 +86,10 @@ def build_pipeline(config: PipelineConfig, target: Target = "local", images: Opt
         gen = setup(example_gen(config=pipeline_config, data_source=data_source), "ExampleGen")
         stats = setup(statistics_gen(config=pipeline_config, examples=gen.outputs["examples"]), "StatisticsGen")
         schema = setup(schema_gen(config=pipeline_config, statistics=stats.outputs["statistics"]), "SchemaGen")
-        validate = setup(example_validator(config=pipeline_config, statistics=stats.outputs["statistics"],
-                                           schema=schema.outputs["schema"]), "ExampleValidator", retry=False)
+        # The validator compares distinct values with the training data of the model in the registry.
+        validate = setup(example_validator(config=pipeline_config, model_registry=model_registry,
+                                           statistics=stats.outputs["statistics"], schema=schema.outputs["schema"]),
+                         "ExampleValidator", retry=False)
         tf_transform = setup(transform(config=pipeline_config, examples=gen.outputs["examples"],
                                        schema=schema.outputs["schema"]), "Transform")
         # Nothing is trained on data that failed validation.
@@ -100,8 +103,8 @@ def build_pipeline(config: PipelineConfig, target: Target = "local", images: Opt
                                    schema=schema.outputs["schema"], model=train.outputs["model"],
                                    statistics=stats.outputs["statistics"],
                                    anomalies=validate.outputs["anomalies"]), "Evaluator")
-        setup(pusher(config=pipeline_config, data_source=data_source, model_registry=model_registry,
-                     git_commit=git_commit, model=train.outputs["model"], blessing=evaluate.outputs["blessing"],
-                     schema=schema.outputs["schema"]), "Pusher")
+        setup(pusher(config=pipeline_config, model_registry=model_registry, git_commit=git_commit,
+                     model=train.outputs["model"], blessing=evaluate.outputs["blessing"],
+                     schema=schema.outputs["schema"], statistics=stats.outputs["statistics"]), "Pusher")
 
     return training_pipeline

@@ -1,5 +1,5 @@
-"""Shared fixtures: a small real slice of the taxi sample, and the executor chain run on it
-once per session (each test then asserts on one step's real outputs)."""
+"""Shared fixtures: a small real slice of the Chicago taxi example, and the executor chain run
+on it once per session (each test then asserts on one step's real outputs)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,12 @@ import pytest
 
 import components  # noqa: F401  (sets the TensorFlow environment)
 from components.common.io import setup_logging
-from pipelines.config import PipelineConfig, load_config
+from contracts.config import PipelineConfig, load_config
 
 REPO = Path(__file__).resolve().parents[1]
-TAXI_CSV = REPO / "data" / "chicago_taxi" / "data.csv"
-TAXI_CONFIG = REPO / "configs" / "chicago_taxi.yaml"
+EXAMPLES = REPO / "examples"
+TAXI_CSV = EXAMPLES / "chicago_taxi" / "data.csv"
+TAXI_CONFIG = EXAMPLES / "chicago_taxi" / "config.yaml"
 SMALL_ROWS = 3000
 
 setup_logging()
@@ -30,16 +31,21 @@ def read_taxi(rows: int | None = None) -> pd.DataFrame:
     return pd.read_csv(TAXI_CSV, dtype=str, keep_default_na=False, nrows=rows)
 
 
-def taxi_config(tmp: Path, **overrides) -> PipelineConfig:
-    """The shipped taxi config with absolute paths (and optional top-level overrides)."""
-    data = load_config(TAXI_CONFIG).model_dump(mode="json", exclude_none=True)
-    data["validation"]["schema_path"] = str(REPO / data["validation"]["schema_path"])
-    data["data"]["source"] = str(TAXI_CSV)
+def example_config(name: str, tmp: Path, **overrides) -> PipelineConfig:
+    """A shipped example's config with absolute paths (and optional top-level overrides)."""
+    data = load_config(EXAMPLES / name / "config.yaml").model_dump(mode="json", exclude_none=True)
+    if data["validation"].get("schema_path"):
+        data["validation"]["schema_path"] = str(REPO / data["validation"]["schema_path"])
+    data["data"]["source"] = str(REPO / data["data"]["source"])
     data["push"]["registry"] = str(tmp / "registry")
-    data["model"]["epochs"] = 2
     for key, value in overrides.items():
         data[key] = value if not isinstance(value, dict) else {**data.get(key, {}), **value}
     return PipelineConfig.model_validate(data)
+
+
+def taxi_config(tmp: Path, **overrides) -> PipelineConfig:
+    """The shipped taxi config with absolute paths, 2 epochs (and optional top-level overrides)."""
+    return example_config("chicago_taxi", tmp, **({"model": {"epochs": 2}} | overrides))
 
 
 @pytest.fixture(scope="session")
@@ -67,23 +73,42 @@ class Chain:
 
 @pytest.fixture(scope="session")
 def chain(tmp_path_factory, small_csv) -> Chain:
+    root = tmp_path_factory.mktemp("chain")
+    # 2,400 training rows: small batches and a few epochs give the model enough steps.
+    config = taxi_config(root, data={"source": str(small_csv), "format": "csv"},
+                         model={"epochs": 6, "batch_size": 64})
+    return run_chain(config, root, small_csv)
+
+
+def run_chain(config: PipelineConfig, root: Path, csv: Path | None = None) -> Chain:
+    """ExampleGen ... Trainer, each executor called directly, outputs under root."""
     from components.example_gen import executor as example_gen
     from components.schema_gen import executor as schema_gen
     from components.statistics_gen import executor as statistics_gen
     from components.trainer import executor as trainer
     from components.transform import executor as transform
 
-    root = tmp_path_factory.mktemp("chain")
-    # 2,400 training rows: small batches and a few epochs give the model enough steps.
-    config = taxi_config(root, data={"source": str(small_csv), "format": "csv"},
-                         model={"epochs": 6, "batch_size": 64})
-    splits = ["train", "eval"]
-    example_gen.run(config, str(root / "examples"))
-    statistics_gen.run(str(root / "examples"), splits, str(root / "statistics"), str(root / "stats.html"))
-    schema_gen.run(config, str(root / "statistics"), str(root / "schema"))
-    transform.run(config, str(root / "examples"), str(root / "schema"), str(root / "transform_graph"),
-                  str(root / "transformed"), splits)
-    result = trainer.run(config, str(root / "transformed"), str(root / "transform_graph"),
-                         str(root / "model"), str(root / "model_run"))
-    return Chain(config, root, small_csv, root / "examples", root / "statistics", root / "schema",
-                 root / "transform_graph", root / "transformed", root / "model", root / "model_run", result)
+    example_gen.run(config, example_gen.Inputs(), example_gen.Outputs(examples=str(root / "examples")))
+    statistics_gen.run(config, statistics_gen.Inputs(examples=str(root / "examples")),
+                       statistics_gen.Outputs(statistics=str(root / "statistics"),
+                                              statistics_view=str(root / "stats.html")))
+    schema_gen.run(config, schema_gen.Inputs(statistics=str(root / "statistics")),
+                   schema_gen.Outputs(schema=str(root / "schema")))
+    transform.run(config, transform.Inputs(examples=str(root / "examples"), schema=str(root / "schema")),
+                  transform.Outputs(transform_graph=str(root / "transform_graph"),
+                                    transformed_examples=str(root / "transformed")))
+    result = trainer.run(config, trainer.Inputs(transformed_examples=str(root / "transformed"),
+                                                transform_graph=str(root / "transform_graph")),
+                         trainer.Outputs(model=str(root / "model"), model_run=str(root / "model_run")))
+    return Chain(config, root, csv or Path(config.data.source), root / "examples", root / "statistics",
+                 root / "schema", root / "transform_graph", root / "transformed", root / "model",
+                 root / "model_run", result)
+
+
+def evaluate(chain: Chain, config: PipelineConfig, root: Path, **inputs):
+    """The Evaluator on a chain's model, outputs under root."""
+    from components.evaluator import executor as evaluator
+
+    return evaluator.run(config, evaluator.Inputs(examples=str(chain.examples), schema=str(chain.schema),
+                                                  model=str(chain.model), **inputs),
+                         evaluator.Outputs(evaluation=str(root / "evaluation"), blessing=str(root / "blessing")))

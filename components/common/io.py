@@ -12,15 +12,7 @@ from typing import Iterator
 
 import tensorflow as tf
 
-log = logging.getLogger("taxi_mlops")
-
-# TFX's artifact layout: one sub-directory per split.
-def split_dir(root: str, split: str) -> str:
-    return os.path.join(root, f"Split-{split}")
-
-
-def examples_pattern(root: str, split: str) -> str:
-    return os.path.join(split_dir(root, split), "*.gz")
+log = logging.getLogger("tabml")
 
 
 def resolve_files(source: str) -> list[str]:

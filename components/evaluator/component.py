@@ -9,29 +9,30 @@ def evaluator(config: str, value_thresholds: dict, model_registry: str, examples
               schema: Input[Artifact], model: Input[Model], statistics: Input[Artifact], anomalies: Input[Artifact],
               evaluation: Output[Artifact], blessing: Output[Artifact], eval_metrics: Output[Metrics],
               report: Output[HTML], summary: Output[Markdown], classification: Output[ClassificationMetrics]):
-    """TFMA on the eval split (overall, slices, FairnessIndicators), against the latest blessed
-    model in model_registry when there is one; thresholds and the fairness gate decide the blessing."""
-    import os
-
+    """TFMA on the eval split (overall, slices, the task's metrics, Fairness Indicators), against the
+    latest blessed model in model_registry when there is one; thresholds and the fairness gate bless."""
     from components.common.io import setup_logging
-    from components.evaluator import executor
-    from pipelines.config import parse_config, parse_thresholds
+    from components.evaluator.executor import Inputs, Outputs, run
+    from components.evaluator.tfma_config import binary_curves
+    from contracts.config import parse_config, parse_thresholds
 
     setup_logging()
-    thresholds = parse_thresholds(value_thresholds)
-    result = executor.run(parse_config(config), os.path.join(model.path, "Format-Serving"), examples.path,
-                          schema.path, evaluation.path, blessing.path, thresholds=thresholds,
-                          registry=model_registry or None)
-    evaluation.metadata["tfx_type"] = "ModelEvaluation"
-    blessing.metadata.update({"tfx_type": "ModelBlessing", "blessed": int(result.blessed),
-                              "reasons": result.reasons,
-                              "baseline_version": result.baseline["version"] if result.baseline else 0})
     cfg = parse_config(config)
-    executor.write_reports(blessing.path, report.path, summary.path, cfg, statistics.path, anomalies.path)
-    curves = executor.classification_curves(evaluation.path, with_baseline=result.baseline is not None)
-    classification.log_roc_curve(curves["fpr"], curves["tpr"], curves["thresholds"])
-    label = cfg.label.name
-    classification.log_confusion_matrix([f"not {label}", label], curves["matrix"])
+    result = run(cfg, Inputs(examples=examples.path, schema=schema.path, model=model.path,
+                             statistics=statistics.path, anomalies=anomalies.path,
+                             value_thresholds=parse_thresholds(value_thresholds, cfg.label.task),
+                             model_registry=model_registry),
+                 Outputs(evaluation=evaluation.path, blessing=blessing.path, report=report.path, summary=summary.path))
+    evaluation.metadata["tfx_type"] = "ModelEvaluation"
+    blessing.metadata.update({"tfx_type": "ModelBlessing", "blessed": int(result.blessed), "reasons": result.reasons,
+                              "baseline_version": result.baseline["version"] if result.baseline else 0})
+    with_baseline = result.baseline is not None
+    if result.task == "binary":
+        curves = binary_curves(evaluation.path, with_baseline=with_baseline)
+        classification.log_roc_curve(curves["fpr"], curves["tpr"], curves["thresholds"])
+        classification.log_confusion_matrix([f"not {cfg.label.name}", cfg.label.name], curves["matrix"])
+    elif result.task == "multiclass":
+        classification.log_confusion_matrix(result.label["classes"], result.confusion_matrix)
     for name, value in result.overall_metrics.items():
         if value == value:  # NaN is not JSON; the KFP launcher would reject it
             eval_metrics.log_metric(name, round(value, 6))

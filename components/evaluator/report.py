@@ -16,6 +16,7 @@ from collections import defaultdict
 import tensorflow_data_validation as tfdv
 
 from components.common.io import read_json
+from contracts.artifacts import stats_path
 
 FAIRNESS_PREFIX = "fairness_indicators_metrics/"
 HEADLINE = [("example_count", "examples"), ("auc", "AUC"), ("auc_precision_recall", "AUC-PR"),
@@ -98,8 +99,6 @@ def data_summary(statistics_dir: str | None, anomalies_dir: str | None, splits: 
     """Headline TFDV figures per split and the anomalies found."""
     summary: dict = {"splits": {}, "anomalies": []}
     if statistics_dir:
-        from components.statistics_gen.executor import stats_path
-
         for split in splits:
             path = stats_path(statistics_dir, split)
             if not os.path.exists(path) and "://" not in path:

@@ -6,14 +6,15 @@ from components.images import PIPELINE_IMAGE
 
 @dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
 def example_gen(config: str, data_source: str, examples: Output[Dataset]):
-    """CSV/Parquet -> gzipped tf.Example TFRecords in Split-<name>/ (TFX's Examples layout)."""
+    """CSV (plain or gzip) / Parquet -> gzipped tf.Example TFRecords in Split-<name>/ (TFX's Examples layout)."""
     import json
 
     from components.common.io import setup_logging
-    from components.example_gen import executor
-    from pipelines.config import parse_config
+    from components.example_gen.executor import Inputs, Outputs, run
+    from contracts.config import parse_config
 
     setup_logging()
-    result = executor.run(parse_config(config), examples.path, source=data_source or None)
+    result = run(parse_config(config), Inputs(data_source=data_source), Outputs(examples=examples.path))
     examples.metadata.update({"tfx_type": "Examples", "split_names": json.dumps(list(result.split_counts)),
-                              "split_counts": result.split_counts, "label_positive": result.label_positive})
+                              "split_counts": result.split_counts, "source": result.source,
+                              "duplicate_rows": result.duplicate_rows, "warnings": result.warnings})

@@ -1,17 +1,24 @@
-"""ExampleGen: CSV or Parquet rows -> gzipped TFRecord tf.Examples in Split-<name>/.
+"""ExampleGen: CSV (plain or gzip) or Parquet rows -> gzipped TFRecord tf.Examples in Split-<name>/.
 
 Like TFX's CsvExampleGen, a column's type is inferred from its text over the whole input
 (all values integers -> INT, all numbers -> FLOAT, else BYTES) and an empty cell is an
-absent feature. The label is derived here from the config's label definition, so every
-later step (TFDV, TFMA) sees it as a plain column. Rows go to splits by a hash of the
-configured key columns, so the same input and config always give the same splits.
+absent feature. The label is written as the model and TFMA see it (binary 0/1, multiclass
+the class index, regression the number), so every later step reads it as a plain column.
+Rows go to splits by a hash of the configured key columns, so the same input and config
+always give the same splits.
+
+Passes over the input: one to infer the column types, one more for a multiclass label
+without configured classes (the class vocabulary comes from the train split), one to write.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import os
-from dataclasses import asdict, dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -19,52 +26,88 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import tensorflow as tf
 
-from components.common.io import log, open_binary, resolve_files, split_dir, step, write_json
-from pipelines.config import LabelSpec, PipelineConfig, Split
+from components.common.io import log, open_binary, resolve_files, step, write_json
+from contracts.artifacts import EXAMPLE_GEN_SUMMARY, split_dir
+from contracts.config import LabelSpec, PipelineConfig, Split
+from contracts.executor import ExecutorResult
 
 CHUNK_ROWS = 50_000
 _HASH_BUCKETS = 10_000
 INT, FLOAT, BYTES = "INT", "FLOAT", "BYTES"
+_GZIP_MAGIC, _PARQUET_MAGIC = b"\x1f\x8b", b"PAR1"
 
 
 class InputDataError(ValueError):
     """Input data that cannot be turned into examples; says which file and column."""
 
 
+@dataclass(frozen=True)
+class Inputs:
+    data_source: str = ""  # overrides config.data.source (the pipeline's data_source parameter)
+
+
+@dataclass(frozen=True)
+class Outputs:
+    examples: str
+
+
 @dataclass
-class ExampleGenResult:
+class Result(ExecutorResult):
+    source: str                        # what was read: the run's data_source, else the config's
     files: list[str]
     column_types: dict[str, str]
     split_counts: dict[str, int]
-    label_positive: int = 0
-    zero_denominator_rows: int = 0
-    dropped_rows: int = 0
+    label: dict                        # name, task, classes, per-split class counts or value summary
+    rows_read: int = 0
+    rows_without_label: int = 0        # label value missing (label.missing: drop)
+    undefined_ratio_rows: int = 0      # ratio label: denominator zero/negative/missing
+    unseen_class_rows: int = 0         # multiclass: a class the train split does not have
+    duplicate_rows: int = 0            # exact copies of an earlier row
+    duplicates_dropped: int = 0
+    warnings: list[str] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+
+# ------------------------------------------------------------------------------------ reading
+
+def _sniff(path: str) -> bytes:
+    with open_binary(path) as f:
+        return f.read(4)
 
 
-def _read_chunks(path: str, fmt: str):
-    """Yields DataFrames of strings ('' for missing) for CSV, typed frames for Parquet."""
-    if fmt == "csv":
-        with open_binary(path) as f:
-            try:
-                reader = pd.read_csv(f, dtype=str, keep_default_na=False, chunksize=CHUNK_ROWS)
-                for chunk in reader:
-                    yield chunk
-            except pd.errors.EmptyDataError:
-                raise InputDataError(f"{path}: empty file (no header, no rows)") from None
-            except (pd.errors.ParserError, UnicodeDecodeError) as err:
-                raise InputDataError(f"{path}: not a readable CSV file: {err}") from None
-    else:
+def _read_chunks(path: str, fmt: str, missing_values: list[str], columns: list[str] | None = None):
+    """DataFrames of strings ('' for missing) for CSV, typed frames for Parquet."""
+    head = _sniff(path)
+    if fmt == "parquet":
+        if head != _PARQUET_MAGIC:
+            raise InputDataError(f"{path}: not a Parquet file (data.format is parquet)")
         with open_binary(path) as f:
             try:
                 table = pq.ParquetFile(f)
             except Exception as err:  # pyarrow raises several types for a bad file
                 raise InputDataError(f"{path}: not a readable Parquet file: {err}") from None
-            for batch in table.iter_batches(batch_size=CHUNK_ROWS):
+            for batch in table.iter_batches(batch_size=CHUNK_ROWS, columns=columns):
                 yield batch.to_pandas()
+        return
+    if head == _PARQUET_MAGIC:
+        raise InputDataError(f"{path}: a Parquet file, read as CSV; set data.format: parquet (or name it .parquet)")
+    with open_binary(path) as raw:
+        stream = gzip.GzipFile(fileobj=raw) if head[:2] == _GZIP_MAGIC else raw
+        try:
+            reader = pd.read_csv(io.BufferedReader(stream) if stream is not raw else stream, dtype=str,
+                                 keep_default_na=False, na_values=missing_values or None, chunksize=CHUNK_ROWS,
+                                 usecols=columns, encoding="utf-8")
+            for chunk in reader:
+                yield chunk.fillna("") if missing_values else chunk
+        except pd.errors.EmptyDataError:
+            raise InputDataError(f"{path}: empty file (no header, no rows)") from None
+        except (UnicodeDecodeError, gzip.BadGzipFile, EOFError):
+            raise InputDataError(f"{path}: not a CSV file (binary content?): it is neither UTF-8 text "
+                                 "nor gzip-compressed CSV") from None
+        except pd.errors.ParserError as err:
+            raise InputDataError(f"{path}: not a readable CSV file: {err}") from None
+        except ValueError as err:  # usecols names a column the file lacks
+            raise InputDataError(f"{path}: {err}") from None
 
 
 def _text_type(values: pd.Series) -> str:
@@ -90,62 +133,46 @@ def _arrow_type(arrow_type: pa.DataType) -> str:
 _WIDEN = {frozenset([INT]): INT, frozenset([FLOAT]): FLOAT, frozenset([INT, FLOAT]): FLOAT}
 
 
-def infer_column_types(files: list[str], fmt: str) -> dict[str, str]:
+def infer_column_types(files: list[str], fmt: str, missing_values: list[str] | None = None) -> dict[str, str]:
     """One pass over the input: each column's narrowest type that holds all its values."""
     seen: dict[str, set[str]] = {}
+    present: Counter = Counter()
     header: list[str] | None = None
     for path in files:
         if fmt == "parquet":
+            if _sniff(path) != _PARQUET_MAGIC:
+                raise InputDataError(f"{path}: not a Parquet file (data.format is parquet)")
             with open_binary(path) as f:
                 schema = pq.read_schema(f)
             columns = list(schema.names)
             if header is not None and columns != header:
                 raise InputDataError(f"{path}: columns {columns} differ from the first file's {header}")
             header = columns
-            for field in schema:
-                seen.setdefault(field.name, set()).add(_arrow_type(field.type))
+            for fld in schema:
+                seen.setdefault(fld.name, set()).add(_arrow_type(fld.type))
             continue
-        for chunk in _read_chunks(path, fmt):
+        for chunk in _read_chunks(path, fmt, missing_values or []):
             columns = list(chunk.columns)
             if header is None:
                 header = columns
             elif columns != header:
-                raise InputDataError(
-                    f"{path}: columns {columns} differ from the first file's {header}")
+                raise InputDataError(f"{path}: columns {columns} differ from the first file's {header}")
             for col in columns:
                 seen.setdefault(col, set()).add(_text_type(chunk[col]))
+                present[col] += int((chunk[col] != "").sum())
     if header is None:
         raise InputDataError(f"{files[0]}: no rows")
-    return {col: _WIDEN.get(frozenset(kinds), BYTES) for col, kinds in seen.items()}
+    types = {col: _WIDEN.get(frozenset(kinds), BYTES) for col, kinds in seen.items()}
+    # A column with no value at all has no type; BYTES is what TFDV would call it too.
+    return {col: (BYTES if fmt == "csv" and not present[col] else kind) for col, kind in types.items()}
 
 
-def _numeric(values: pd.Series, role: str, column: str, path: str) -> np.ndarray:
-    """Float values of a column the label is made from; NaN where missing. Text is an error."""
-    if values.dtype == object:
-        missing = values.isna() | (values == "")
-        numbers = pd.to_numeric(values.where(~missing, np.nan), errors="coerce")
-        bad = values[~missing & numbers.isna()]
-        if not bad.empty:
-            raise InputDataError(
-                f"{path}: label.{role} column '{column}' holds non-numeric value {bad.iloc[0]!r} "
-                f"(data row {bad.index[0] + 1})")
-        return numbers.to_numpy(dtype=float)
-    return values.to_numpy(dtype=float, na_value=np.nan)
+# ------------------------------------------------------------------------------------ values
 
-
-def derive_label(chunk: pd.DataFrame, spec: LabelSpec, path: str) -> tuple[np.ndarray, np.ndarray]:
-    """(label 0/1, mask of rows whose ratio is undefined: denominator zero, negative or
-    missing, or numerator missing)."""
-    for role, col in (("numerator", spec.numerator), ("denominator", spec.denominator)):
-        if col not in chunk.columns:
-            raise InputDataError(
-                f"{path}: label.{role} column '{col}' is missing; columns are {list(chunk.columns)}")
-    num = _numeric(chunk[spec.numerator], "numerator", spec.numerator, path)
-    den = _numeric(chunk[spec.denominator], "denominator", spec.denominator, path)
-    with np.errstate(invalid="ignore"):
-        undefined = np.isnan(den) | (den <= 0) | np.isnan(num)
-        label = (num > spec.min_ratio * den) & ~undefined
-    return label.astype(np.int64), undefined
+def _is_missing(value) -> bool:
+    if value is None or value is pd.NA:
+        return True
+    return (isinstance(value, str) and value == "") or (isinstance(value, float) and np.isnan(value))
 
 
 def _canonical(value, kind: str) -> str:
@@ -154,29 +181,76 @@ def _canonical(value, kind: str) -> str:
     if _is_missing(value):
         return ""
     if kind == INT:
-        return str(int(value))
+        return str(_as_int(value))
     if kind == FLOAT:
         return repr(float(value))
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _is_missing(value) -> bool:
-    if value is None or value is pd.NA:
-        return True
-    return (isinstance(value, str) and value == "") or (isinstance(value, float) and np.isnan(value))
+def _as_int(value) -> int:
+    try:
+        return int(value)  # exact for the digits of a CSV cell, and for Parquet's 5.0
+    except ValueError:
+        return int(float(value))  # a configured value such as "1.0"
 
 
-def assign_splits(chunk: pd.DataFrame, split: Split, column_types: dict[str, str]) -> np.ndarray:
-    """Index into split.splits for each row, from a hash of the key columns."""
-    key_cols = split.hash_key or [c for c in chunk.columns if c in column_types]
-    missing = [c for c in key_cols if c not in chunk.columns]
-    if missing:
-        raise InputDataError(f"split.hash_key column(s) {missing} are not in the data; columns are "
-                             f"{list(chunk.columns)}")
-    keys = ["\x1f".join(_canonical(v, column_types[c]) for c, v in zip(key_cols, row))
-            for row in chunk[key_cols].itertuples(index=False, name=None)]
-    buckets = np.array([int.from_bytes(hashlib.md5(k.encode()).digest()[:8], "big") % _HASH_BUCKETS
-                        for k in keys])
+def _numeric(values: pd.Series, what: str, path: str) -> np.ndarray:
+    """Float values of a column; NaN where missing. Text is an error naming the column and row."""
+    if values.dtype == object:
+        missing = values.isna() | (values == "")
+        numbers = pd.to_numeric(values.where(~missing, np.nan), errors="coerce")
+        bad = values[~missing & numbers.isna()]
+        if not bad.empty:
+            raise InputDataError(f"{path}: {what} holds non-numeric value {bad.iloc[0]!r} (data row {bad.index[0] + 1})")
+        return numbers.to_numpy(dtype=float)
+    return values.to_numpy(dtype=float, na_value=np.nan)
+
+
+@dataclass
+class LabelValues:
+    values: np.ndarray        # the encoded label (0/1, class index, number); NaN/-1 where unusable
+    missing: np.ndarray       # no label value (dropped, or an error with label.missing: error)
+    undefined: np.ndarray     # ratio labels: the ratio is undefined (label 0 or dropped, per policy)
+    text: list[str]           # the label's source value as text (multiclass: the class)
+
+
+def read_label(chunk: pd.DataFrame, spec: LabelSpec, kind: str, path: str,
+               classes: dict[str, int] | None = None) -> LabelValues:
+    """The label of each row of a chunk, encoded for the task."""
+    n = len(chunk)
+    none = np.zeros(n, dtype=bool)
+    if spec.ratio:
+        r = spec.ratio
+        num = _numeric(chunk[r.numerator], f"label.ratio.numerator column '{r.numerator}'", path)
+        den = _numeric(chunk[r.denominator], f"label.ratio.denominator column '{r.denominator}'", path)
+        with np.errstate(invalid="ignore"):
+            undefined = np.isnan(den) | (den <= 0) | np.isnan(num)
+            label = ((num > r.min_ratio * den) & ~undefined).astype(np.int64)
+        return LabelValues(label, none, undefined, [])
+    column = chunk[spec.name]
+    text = [_canonical(v, kind) for v in column]
+    missing = np.array([t == "" for t in text], dtype=bool)
+    if spec.task == "regression" or spec.positive_above is not None:
+        numbers = _numeric(column, f"label column '{spec.name}'", path)
+        if spec.task == "regression":
+            return LabelValues(numbers, missing, none, text)
+        with np.errstate(invalid="ignore"):
+            return LabelValues((numbers > spec.positive_above).astype(np.int64), missing, none, text)
+    if spec.task == "binary":
+        positive = {_canonical(p, kind) for p in spec.positive}
+        return LabelValues(np.array([t in positive for t in text], dtype=np.int64), missing, none, text)
+    ids = classes or {}
+    return LabelValues(np.array([ids.get(t, -1) for t in text], dtype=np.int64), missing, none, text)
+
+
+def _row_keys(chunk: pd.DataFrame, columns: list[str], column_types: dict[str, str]) -> list[bytes]:
+    return [hashlib.md5("\x1f".join(_canonical(v, column_types[c]) for c, v in zip(columns, row)).encode()).digest()
+            for row in chunk[columns].itertuples(index=False, name=None)]
+
+
+def assign_splits(keys: list[bytes], split: Split) -> np.ndarray:
+    """Index into split.splits for each row, from the md5 of its key columns."""
+    buckets = np.array([int.from_bytes(k[:8], "big") % _HASH_BUCKETS for k in keys], dtype=np.int64)
     edges = np.cumsum([s.ratio for s in split.splits]) * _HASH_BUCKETS
     return np.minimum(np.searchsorted(edges, buckets, side="right"), len(split.splits) - 1)
 
@@ -188,68 +262,204 @@ def to_example(row: dict, column_types: dict[str, str]) -> bytes:
             continue  # missing -> absent, as in TFX
         kind = column_types[col]
         if kind == INT:
-            feats[col] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
+            feats[col] = tf.train.Feature(int64_list=tf.train.Int64List(value=[_as_int(value)]))
         elif kind == FLOAT:
             feats[col] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(value)]))
         else:
-            text = value if isinstance(value, (bytes,)) else str(value).encode()
+            text = value if isinstance(value, bytes) else str(value).encode()
             feats[col] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[text]))
     return tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString()
 
 
-def run(config: PipelineConfig, output_dir: str, source: str | None = None) -> ExampleGenResult:
-    source = source or config.data.source
+# ------------------------------------------------------------------------------------ checks
+
+def check_columns(config: PipelineConfig, column_types: dict[str, str], where: str) -> None:
+    """Label and key columns against the data's header, before anything is written."""
+    columns = list(column_types)
+    spec = config.label
+    if spec.ratio:
+        if spec.name in column_types:
+            raise InputDataError(f"{where}: label.name '{spec.name}' is already a column; a ratio label is "
+                                 "added under a new name: choose another")
+        for role in ("numerator", "denominator"):
+            col = getattr(spec.ratio, role)
+            if col not in column_types:
+                raise InputDataError(f"{where}: label.ratio.{role} column '{col}' is missing; columns are {columns}")
+    elif spec.name not in column_types:
+        raise InputDataError(f"{where}: label column '{spec.name}' (label.name) is not in the data; columns are {columns}")
+    elif column_types[spec.name] == BYTES and (spec.task == "regression" or spec.positive_above is not None):
+        what = "a regression label" if spec.task == "regression" else "label.positive_above"
+        raise InputDataError(f"{where}: label column '{spec.name}' holds text, but {what} needs numbers")
+    missing = [c for c in config.split.hash_key if c not in column_types]
+    if missing:
+        raise InputDataError(f"split.hash_key column(s) {missing} are not in the data; columns are {columns}")
+
+
+def _label_summary(spec: LabelSpec, counts: dict[str, Counter], values: dict[str, list[float]],
+                   classes: list[str]) -> dict:
+    summary: dict = {"name": spec.name, "task": spec.task}
+    if spec.task == "regression":
+        summary["values"] = {s: ({"count": len(v), "mean": float(np.mean(v)), "min": float(np.min(v)),
+                                  "max": float(np.max(v))} if v else {"count": 0}) for s, v in values.items()}
+        return summary
+    names = ["0", "1"] if spec.task == "binary" else classes
+    summary["classes"] = names if spec.task == "multiclass" else ["negative", "positive"]
+    summary["class_counts"] = {s: {summary["classes"][i]: int(c.get(i, 0)) for i in range(len(names))}
+                               for s, c in counts.items()}
+    return summary
+
+
+def check_label(spec: LabelSpec, label: dict, seen_values: Counter, source: str) -> None:
+    """One class in train (or a constant regression label) trains nothing useful: fail here."""
+    where = f"label '{spec.name}'" if not spec.ratio else f"label '{spec.name}' (from label.ratio)"
+    if spec.task == "regression":
+        train = label["values"]["train"]
+        if train["count"] and train["min"] == train["max"]:
+            raise InputDataError(f"{source}: {where} has one value ({train['min']:g}) in all {train['count']} "
+                                 "train rows: nothing to learn")
+        return
+    counts = label["class_counts"]["train"]
+    present = {k: v for k, v in counts.items() if v}
+    if len(present) < 2:
+        seen = ", ".join(f"{v!r} ({n})" for v, n in seen_values.most_common(5)) or "none"
+        hint = ""
+        if spec.positive is not None:
+            hint = f"; label.positive is {spec.positive}, the column's most common values are {seen}"
+        raise InputDataError(f"{source}: {where} has only one class in the train split: class counts {counts}"
+                             f"{hint}. A classifier needs examples of every class")
+
+
+# ------------------------------------------------------------------------------------ run
+
+def _train_classes(files, fmt, config: PipelineConfig, column_types) -> list[str]:
+    """Multiclass without configured classes: the train split's distinct label values, sorted."""
+    spec, key_cols = config.label, config.split.hash_key or list(column_types)
+    found: set[str] = set()
+    train = [s.name for s in config.split.splits].index("train")
+    for path in files:
+        for chunk in _read_chunks(path, fmt, config.data.missing_values):
+            which = assign_splits(_row_keys(chunk, key_cols, column_types), config.split)
+            kind = column_types[spec.name]
+            found.update(t for t, w in zip((_canonical(v, kind) for v in chunk[spec.name]), which)
+                         if w == train and t)
+    return sorted(found)
+
+
+def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
+    source = inputs.data_source or config.data.source
     files = resolve_files(source)
     fmt = config.data.resolved_format(files[0])
     log.info("ExampleGen: %d %s file(s) from %s", len(files), fmt, source)
     with step("ExampleGen: inferring column types"):
-        column_types = infer_column_types(files, fmt)
-    if config.label.name in column_types:
-        raise InputDataError(f"{files[0]}: label.name '{config.label.name}' is already a column; "
-                             "choose another label name")
-    column_types[config.label.name] = INT
+        column_types = infer_column_types(files, fmt, config.data.missing_values)
+    check_columns(config, column_types, files[0])
+    spec = config.label
+    source_kind = column_types.get(spec.name, INT)
+    key_cols = config.split.hash_key or list(column_types)  # before the label column is added
+    classes: list[str] = []
+    if spec.task == "multiclass":
+        classes = list(spec.classes) or _train_classes(files, fmt, config, column_types)
+    class_ids = {c: i for i, c in enumerate(classes)}
+    source_types = dict(column_types)  # what the input holds: rows are hashed from it
+    column_types[spec.name] = FLOAT if spec.task == "regression" else INT
 
-    split_names = [s.name for s in config.split.splits]
-    result = ExampleGenResult(files=files, column_types=column_types,
-                              split_counts={n: 0 for n in split_names})
+    split_names = config.split.names
+    result = Result(source=source, files=files, column_types=column_types,
+                    split_counts={n: 0 for n in split_names}, label={})
+    counts = {n: Counter() for n in split_names}
+    values: dict[str, list[float]] = {n: [] for n in split_names}
+    seen_values: Counter = Counter()
+    unseen: Counter = Counter()
+    seen_rows: set[bytes] = set()
     writers = {}
     for name in split_names:
-        tf.io.gfile.makedirs(split_dir(output_dir, name))
-        path = os.path.join(split_dir(output_dir, name), "data_tfrecord-00000-of-00001.gz")
+        tf.io.gfile.makedirs(split_dir(outputs.examples, name))
+        path = os.path.join(split_dir(outputs.examples, name), "data_tfrecord-00000-of-00001.gz")
         writers[name] = tf.io.TFRecordWriter(path, options="GZIP")
         result.outputs[name] = path
     with step("ExampleGen: writing tf.Examples"):
         try:
             for path in files:
-                for chunk in _read_chunks(path, fmt):
-                    label, undefined = derive_label(chunk, config.label, path)
-                    result.zero_denominator_rows += int(undefined.sum())
-                    if config.label.zero_denominator == "drop":
-                        keep = ~undefined
-                        result.dropped_rows += int(undefined.sum())
-                        chunk, label = chunk[keep], label[keep]
-                    chunk = chunk.assign(**{config.label.name: label})
-                    which = assign_splits(chunk.drop(columns=[config.label.name]), config.split,
-                                          column_types)
-                    for row, idx in zip(chunk.to_dict("records"), which):
+                for chunk in _read_chunks(path, fmt, config.data.missing_values):
+                    result.rows_read += len(chunk)
+                    label = read_label(chunk, spec, source_kind, path, class_ids)
+                    if label.text:
+                        seen_values.update(t for t in label.text if t)
+                    row_keys = _row_keys(chunk, list(chunk.columns), source_types)
+                    keys = row_keys if not config.split.hash_key else _row_keys(chunk, key_cols, source_types)
+                    which = assign_splits(keys, config.split)
+                    drop = label.missing.copy()
+                    if spec.ratio and spec.ratio.undefined == "drop":
+                        drop |= label.undefined
+                    result.undefined_ratio_rows += int(label.undefined.sum())
+                    result.rows_without_label += int(label.missing.sum())
+                    if spec.task == "multiclass":
+                        unknown = (label.values < 0) & ~label.missing
+                        unseen.update(t for t, u in zip(label.text, unknown) if u)
+                        drop |= unknown
+                    records = chunk.assign(**{spec.name: label.values}).to_dict("records")
+                    for i, (row, idx) in enumerate(zip(records, which)):
+                        if row_keys[i] in seen_rows:
+                            result.duplicate_rows += 1
+                            if config.data.drop_duplicates:
+                                result.duplicates_dropped += 1
+                                continue
+                        else:
+                            seen_rows.add(row_keys[i])
+                        if drop[i]:
+                            continue
                         name = split_names[idx]
                         writers[name].write(to_example(row, column_types))
                         result.split_counts[name] += 1
-                    result.label_positive += int(label.sum())
+                        if spec.task == "regression":
+                            values[name].append(float(row[spec.name]))
+                        else:
+                            counts[name][int(row[spec.name])] += 1
         finally:
             for w in writers.values():
                 w.close()
-    if not sum(result.split_counts.values()):
-        raise InputDataError(f"{source}: no data rows" + (
-            f" left after dropping {result.dropped_rows} with an undefined label ratio"
-            if result.dropped_rows else ""))
+    _finish(config, result, counts, values, seen_values, unseen, classes, source)
+    write_json(os.path.join(outputs.examples, EXAMPLE_GEN_SUMMARY), result.to_dict())
+    return result
+
+
+def _finish(config, result: Result, counts, values, seen_values, unseen, classes, source) -> None:
+    spec = config.label
+    if result.rows_read and result.rows_without_label == result.rows_read:
+        raise InputDataError(f"{source}: label column '{spec.name}' is empty in every one of the "
+                             f"{result.rows_read} rows")
+    if spec.ratio and result.rows_read and result.undefined_ratio_rows == result.rows_read:
+        raise InputDataError(f"{source}: label '{spec.name}' is undefined in every row: "
+                             f"'{spec.ratio.denominator}' or '{spec.ratio.numerator}' is empty, zero or negative "
+                             f"in all {result.rows_read} rows")
+    if result.rows_without_label:
+        message = f"{result.rows_without_label} of {result.rows_read} rows have no '{spec.name}' value"
+        if spec.missing == "error":
+            raise InputDataError(f"{source}: {message} (label.missing: error)")
+        result.warnings.append(message + ": left out (label.missing: drop)")
+    if unseen:
+        result.unseen_class_rows = sum(unseen.values())
+        result.warnings.append(f"{result.unseen_class_rows} rows have a '{spec.name}' class the train split does not "
+                               f"have, left out: {dict(unseen.most_common(10))}")
+    if result.duplicate_rows:
+        result.warnings.append(
+            f"{result.duplicate_rows} of {result.rows_read} rows are exact duplicates of an earlier row"
+            + (" and were left out (data.drop_duplicates)" if result.duplicates_dropped
+               else "; set data.drop_duplicates: true to leave them out"))
+    if spec.ratio and result.undefined_ratio_rows:
+        policy = "labelled 0" if spec.ratio.undefined == "negative" else "left out"
+        result.warnings.append(f"{result.undefined_ratio_rows} rows have an undefined {spec.ratio.numerator}/"
+                               f"{spec.ratio.denominator} ratio: {policy} (label.ratio.undefined)")
+    total = sum(result.split_counts.values())
+    if not total:
+        raise InputDataError(f"{source}: no data rows left to write (read {result.rows_read})")
     empty = [n for n, c in result.split_counts.items() if c == 0]
     if empty:
-        raise InputDataError(f"split(s) {empty} got no rows from {source}: too little data for "
-                             f"the ratios in split.splits")
-    write_json(os.path.join(output_dir, "example_gen_summary.json"), result.to_dict())
-    log.info("ExampleGen: %s; label positive rate %.3f; %d rows with an undefined %s/%s ratio (%s)",
-             result.split_counts, result.label_positive / max(1, sum(result.split_counts.values())),
-             result.zero_denominator_rows, config.label.numerator, config.label.denominator,
-             config.label.zero_denominator)
-    return result
+        raise InputDataError(f"split(s) {empty} got no rows from {source}: too little data for the ratios in "
+                             "split.splits")
+    result.label = _label_summary(spec, counts, values, classes)
+    check_label(spec, result.label, seen_values, source)
+    for warning in result.warnings:
+        log.warning("ExampleGen: %s", warning)
+    log.info("ExampleGen: %s rows per split; label %s", result.split_counts,
+             result.label.get("class_counts", result.label.get("values")))

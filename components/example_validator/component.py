@@ -5,18 +5,20 @@ from components.images import PIPELINE_IMAGE
 
 
 @dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
-def example_validator(config: str, statistics: Input[Artifact], schema: Input[Artifact],
+def example_validator(config: str, model_registry: str, statistics: Input[Artifact], schema: Input[Artifact],
                       anomalies: Output[Artifact], anomalies_report: Output[Markdown],
                       anomalies_view: Output[HTML]):
-    """TFDV anomalies of every split; blocking anomalies fail the run with a readable list."""
+    """TFDV anomalies of every split (and distinct-value growth against the model in
+    model_registry); blocking anomalies fail the run with a readable list."""
     from components.common.io import setup_logging
-    from components.example_validator import executor
-    from pipelines.config import parse_config
+    from components.example_validator.executor import Inputs, Outputs, run
+    from contracts.config import parse_config
 
     setup_logging()
-    cfg = parse_config(config)
     anomalies.metadata["tfx_type"] = "ExampleAnomalies"
-    found = executor.run(statistics.path, schema.path, [s.name for s in cfg.split.splits], anomalies.path,
-                         warn_only=cfg.validation.warn_only, markdown_path=anomalies_report.path,
-                         html_path=anomalies_view.path)
-    anomalies.metadata["anomaly_count"] = len(found)
+    result = run(parse_config(config),
+                 Inputs(statistics=statistics.path, schema=schema.path, model_registry=model_registry),
+                 Outputs(anomalies=anomalies.path, anomalies_report=anomalies_report.path,
+                         anomalies_view=anomalies_view.path))
+    anomalies.metadata.update({"anomaly_count": len(result.anomalies),
+                               "baseline_version": result.baseline_version or 0})

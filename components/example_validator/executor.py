@@ -1,24 +1,38 @@
-"""ExampleValidator: TFDV anomalies of every split against the schema.
+"""ExampleValidator: TFDV anomalies of every split against the schema, plus the project's
+own data checks.
 
 Writes Split-<name>/SchemaDiff.pb (TFX's layout) and a readable report (JSON, Markdown,
-HTML). Any anomaly whose types are not all listed in validation.warn_only is blocking:
-the run fails with the list, after the reports are written.
+HTML). An anomaly is blocking unless all its types are listed in validation.warn_only.
+Two kinds are warnings by default:
+  - SCHEMA_NEW_COLUMN: a column the schema does not know (validation.strict_columns: true
+    makes it blocking);
+  - DISTINCT_VALUES_GROWTH (the project's): a categorical feature with many times more
+    distinct values than the training data of the model it would replace (the latest
+    version in the registry).
+The run fails on blocking anomalies, after the reports are written.
 """
 
 from __future__ import annotations
 
 import html
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
+import tensorflow as tf
 import tensorflow_data_validation as tfdv
-from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
 
-from components.common.io import log, split_dir, write_json, write_text
-from components.schema_gen.executor import load_schema
-from components.statistics_gen.executor import load_split_stats
+from components.common.io import log, write_json, write_text
+from components.common.readers import load_schema, load_split_stats
+from contracts.artifacts import ANOMALIES_FILE, ANOMALIES_JSON, ANOMALIES_MARKDOWN, split_dir
+from contracts.config import PipelineConfig
+from contracts.executor import ExecutorResult
+from contracts.registry import TRAINING_STATS, latest_version
 
-ANOMALIES_FILE = "SchemaDiff.pb"
+NEW_COLUMN = "SCHEMA_NEW_COLUMN"
+DISTINCT_GROWTH = "DISTINCT_VALUES_GROWTH"
+# Growth below this many new values is noise, whatever the factor (3 -> 10 values).
+MIN_NEW_DISTINCT = 20
 
 
 @dataclass(frozen=True)
@@ -41,24 +55,66 @@ class DataValidationError(ValueError):
                          f"{'y' if len(anomalies) == 1 else 'ies'}:\n" + "\n".join(lines))
 
 
+@dataclass(frozen=True)
+class Inputs:
+    statistics: str
+    schema: str
+    model_registry: str = ""  # where the baseline's training statistics are (default: push.registry)
+
+
+@dataclass(frozen=True)
+class Outputs:
+    anomalies: str
+    anomalies_report: str = ""  # Markdown
+    anomalies_view: str = ""    # HTML
+
+
+@dataclass
+class Result(ExecutorResult):
+    anomalies: list[Anomaly] = field(default_factory=list)
+    baseline_version: int | None = None  # whose training statistics the distinct counts were compared to
+
+    @property
+    def blocking(self) -> list[Anomaly]:
+        return [a for a in self.anomalies if a.blocking]
+
+
 def _anomaly_types(info: anomalies_pb2.AnomalyInfo) -> list[str]:
     names = [anomalies_pb2.AnomalyInfo.Type.Name(r.type) for r in info.reason]
     return names or ["UNKNOWN_TYPE"]
 
 
-def collect(anomalies_by_split: dict[str, anomalies_pb2.Anomalies], warn_only: list[str]) -> list[Anomaly]:
+def collect(anomalies_by_split: dict[str, anomalies_pb2.Anomalies], warn_only: set[str]) -> list[Anomaly]:
     found = []
     for split, anomalies in anomalies_by_split.items():
         for feature, info in sorted(anomalies.anomaly_info.items()):
             types = _anomaly_types(info)
             description = "; ".join(r.description for r in info.reason) or info.description
-            found.append(Anomaly(split, feature, types, description,
-                                 blocking=not set(types) <= set(warn_only)))
+            found.append(Anomaly(split, feature, types, description, blocking=not set(types) <= warn_only))
         if anomalies.HasField("dataset_anomaly_info"):
             info = anomalies.dataset_anomaly_info
             types = _anomaly_types(info)
-            found.append(Anomaly(split, "(dataset)", types, info.description,
-                                 blocking=not set(types) <= set(warn_only)))
+            found.append(Anomaly(split, "(dataset)", types, info.description, blocking=not set(types) <= warn_only))
+    return found
+
+
+def _distinct_counts(stats: statistics_pb2.DatasetFeatureStatisticsList) -> dict[str, int]:
+    return {f.path.step[0]: int(f.string_stats.unique) for f in stats.datasets[0].features
+            if f.HasField("string_stats") and f.path.step}
+
+
+def distinct_growth(current: statistics_pb2.DatasetFeatureStatisticsList,
+                    reference: statistics_pb2.DatasetFeatureStatisticsList, factor: float,
+                    reference_name: str) -> list[Anomaly]:
+    """Categorical features whose distinct values grew more than `factor` times (train split)."""
+    before = _distinct_counts(reference)
+    found = []
+    for feature, now in sorted(_distinct_counts(current).items()):
+        then = before.get(feature)
+        if then and now > factor * then and now - then >= MIN_NEW_DISTINCT:
+            found.append(Anomaly("train", feature, [DISTINCT_GROWTH],
+                                 f"{now:,} distinct values, {now / then:.1f}x the {then:,} in {reference_name}",
+                                 blocking=False))
     return found
 
 
@@ -90,28 +146,38 @@ def to_html(found: list[Anomaly], splits: list[str]) -> str:
             f"<style>{style}</style></head><body><h1>Data validation</h1>{table}</body></html>")
 
 
-def run(statistics_dir: str, schema_dir: str, splits: list[str], output_dir: str,
-        warn_only: list[str] | None = None, markdown_path: str | None = None,
-        html_path: str | None = None) -> list[Anomaly]:
+def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
     """Validates every split; raises DataValidationError on blocking anomalies."""
-    schema = load_schema(schema_dir)
+    splits = config.split.names
+    schema = load_schema(inputs.schema)
+    warn_only = set(config.validation.warn_only) | ({NEW_COLUMN} if not config.validation.strict_columns else set())
     by_split = {}
     for split in splits:
-        anomalies = tfdv.validate_statistics(load_split_stats(statistics_dir, split), schema)
+        anomalies = tfdv.validate_statistics(load_split_stats(inputs.statistics, split), schema)
         by_split[split] = anomalies
-        os.makedirs(split_dir(output_dir, split), exist_ok=True)
-        with open(os.path.join(split_dir(output_dir, split), ANOMALIES_FILE), "wb") as f:
+        os.makedirs(split_dir(outputs.anomalies, split), exist_ok=True)
+        with open(os.path.join(split_dir(outputs.anomalies, split), ANOMALIES_FILE), "wb") as f:
             f.write(anomalies.SerializeToString())
-    found = collect(by_split, warn_only or [])
-    write_json(os.path.join(output_dir, "anomalies.json"), [asdict(a) for a in found])
-    markdown = to_markdown(found, splits)
-    write_text(os.path.join(output_dir, "anomalies.md"), markdown)
-    if markdown_path:
-        write_text(markdown_path, markdown)
-    if html_path:
-        write_text(html_path, to_html(found, splits))
-    blocking = [a for a in found if a.blocking]
-    log.info("ExampleValidator: %d anomalies (%d blocking) in splits %s", len(found), len(blocking), splits)
-    if blocking:
-        raise DataValidationError(blocking)
-    return found
+    result = Result(anomalies=collect(by_split, warn_only))
+    baseline = latest_version(inputs.model_registry or config.push.registry, config.model_name)
+    reference = os.path.join(baseline.path, TRAINING_STATS) if baseline else ""
+    if reference and tf.io.gfile.exists(reference):
+        result.baseline_version = baseline.version
+        result.anomalies += distinct_growth(load_split_stats(inputs.statistics, "train"),
+                                            tfdv.load_stats_binary(reference), config.validation.max_distinct_growth,
+                                            f"the training data of version {baseline.version}")
+    write_json(os.path.join(outputs.anomalies, ANOMALIES_JSON), [asdict(a) for a in result.anomalies])
+    markdown = to_markdown(result.anomalies, splits)
+    write_text(os.path.join(outputs.anomalies, ANOMALIES_MARKDOWN), markdown)
+    if outputs.anomalies_report:
+        write_text(outputs.anomalies_report, markdown)
+    if outputs.anomalies_view:
+        write_text(outputs.anomalies_view, to_html(result.anomalies, splits))
+    for a in result.anomalies:
+        if not a.blocking:
+            log.warning("ExampleValidator: [%s] %s: %s: %s", a.split, a.feature, ", ".join(a.types), a.description)
+    log.info("ExampleValidator: %d anomalies (%d blocking) in splits %s", len(result.anomalies),
+             len(result.blocking), splits)
+    if result.blocking:
+        raise DataValidationError(result.blocking)
+    return result

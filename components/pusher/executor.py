@@ -2,8 +2,9 @@
 otherwise and says why.
 
 Registry layout (what TF Serving and KServe's TF Serving runtime read as a model base path):
-    <registry>/<model_name>/<version>/saved_model.pb, variables/, assets/, model_metadata.json
-Versions are integer timestamps (seconds), as TFX's Pusher names them.
+    <registry>/<model_name>/<version>/saved_model.pb, variables/, assets/, model_metadata.json,
+                                      training_stats/FeatureStats.pb
+(contracts/registry.py). Versions are integer timestamps (seconds), as TFX's Pusher names them.
 
 Atomicity: on a local filesystem the model is staged in a hidden sibling directory and
 renamed into place, so a version directory is either complete or absent. Object stores
@@ -27,13 +28,29 @@ from dataclasses import asdict, dataclass
 import tensorflow as tf
 
 from components.common.io import log, read_json, write_json
-from components.evaluator.executor import is_blessed
-from pipelines.config import PipelineConfig
-from registry_layout import METADATA_FILE, complete_versions, model_base  # noqa: F401 (re-exported)
+from contracts.artifacts import BLESSING_JSON, PUSH_RESULT, SCHEMA_FILE, is_blessed, serving_model_dir, stats_path
+from contracts.config import PipelineConfig
+from contracts.executor import ExecutorResult
+from contracts.registry import METADATA_FILE, TRAINING_STATS, model_base
+
+
+@dataclass(frozen=True)
+class Inputs:
+    model: str                 # the Model artifact (Format-Serving inside)
+    blessing: str
+    schema: str
+    statistics: str = ""       # the train split's statistics go into the registry with the model
+    model_registry: str = ""   # overrides push.registry (a pipeline parameter)
+    git_commit: str = ""
+
+
+@dataclass(frozen=True)
+class Outputs:
+    pushed_model: str
 
 
 @dataclass
-class PushResult:
+class PushResult(ExecutorResult):
     pushed: bool
     reason: str
     version: int | None = None
@@ -78,19 +95,6 @@ def file_sha256(path: str) -> str:
         return hashlib.sha256(f.read()).hexdigest()
 
 
-def list_versions(registry: str, model_name: str) -> list[int]:
-    """Complete versions (those with model_metadata.json), oldest first."""
-    return complete_versions(model_base(registry, model_name))
-
-
-def latest_version(registry: str, model_name: str) -> tuple[int, dict] | None:
-    versions = list_versions(registry, model_name)
-    if not versions:
-        return None
-    path = os.path.join(model_base(registry, model_name), str(versions[-1]), METADATA_FILE)
-    return versions[-1], read_json(path)
-
-
 def _next_version(base: str) -> int:
     taken = set()
     if tf.io.gfile.isdir(base):
@@ -115,11 +119,15 @@ def _copy_tree_gfile(src: str, dst: str, last: tuple[str, ...]) -> None:
         tf.io.gfile.copy(os.path.join(src, rel), os.path.join(dst, rel), overwrite=True)
 
 
-def _push_local(serving_model_dir: str, base: str, metadata: dict, attempts: int = 5) -> tuple[int, str]:
+def _push_local(serving_model_dir: str, base: str, metadata: dict, extra: dict[str, str],
+                attempts: int = 5) -> tuple[int, str]:
     os.makedirs(base, exist_ok=True)
     staging = os.path.join(base, f".staging-{uuid.uuid4().hex}")
     try:
         shutil.copytree(serving_model_dir, staging)
+        for rel, src in extra.items():
+            tf.io.gfile.makedirs(os.path.dirname(os.path.join(staging, rel)))
+            tf.io.gfile.copy(src, os.path.join(staging, rel), overwrite=True)
         for _ in range(attempts):
             version = _next_version(base)
             final = os.path.join(base, str(version))
@@ -136,10 +144,13 @@ def _push_local(serving_model_dir: str, base: str, metadata: dict, attempts: int
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _push_object_store(serving_model_dir: str, base: str, metadata: dict) -> tuple[int, str]:
+def _push_object_store(serving_model_dir: str, base: str, metadata: dict, extra: dict[str, str]) -> tuple[int, str]:
     version = _next_version(base)
     final = os.path.join(base, str(version))
     try:
+        for rel, src in extra.items():
+            tf.io.gfile.makedirs(os.path.dirname(os.path.join(final, rel)))
+            tf.io.gfile.copy(src, os.path.join(final, rel), overwrite=True)
         _copy_tree_gfile(serving_model_dir, final, last=("saved_model.pb",))
         write_json(os.path.join(final, METADATA_FILE), metadata | {"version": version})
     except Exception:
@@ -150,21 +161,21 @@ def _push_object_store(serving_model_dir: str, base: str, metadata: dict) -> tup
     return version, final
 
 
-def push_model(serving_model_dir: str, registry: str, model_name: str, metadata: dict) -> tuple[int, str]:
+def push_model(serving_model_dir: str, registry: str, model_name: str, metadata: dict,
+               extra: dict[str, str] | None = None) -> tuple[int, str]:
+    """extra: files to push beside the SavedModel, {path in the version dir: source}."""
     if not tf.io.gfile.exists(os.path.join(serving_model_dir, "saved_model.pb")):
         raise FileNotFoundError(f"no SavedModel to push in {serving_model_dir}")
     base = model_base(registry, model_name)
     if "://" not in registry:
-        return _push_local(serving_model_dir, base, metadata)
-    return _push_object_store(serving_model_dir, base, metadata)
+        return _push_local(serving_model_dir, base, metadata, extra or {})
+    return _push_object_store(serving_model_dir, base, metadata, extra or {})
 
 
-def run(config: PipelineConfig, serving_model_dir: str, blessing_dir: str, schema_file: str,
-        output_dir: str, data_source: str | None = None, registry: str | None = None,
-        git_commit: str = "") -> PushResult:
-    registry = registry or config.push.registry
-    blessing = read_json(os.path.join(blessing_dir, "blessing.json"))
-    if not is_blessed(blessing_dir):
+def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> PushResult:
+    registry = inputs.model_registry or config.push.registry
+    blessing = read_json(os.path.join(inputs.blessing, BLESSING_JSON))
+    if not is_blessed(inputs.blessing):
         reasons = "; ".join(blessing.get("reasons", [])) or "the Evaluator did not bless the model"
         result = PushResult(pushed=False, reason=f"not blessed: {reasons}")
         log.warning("Pusher: pushing nothing: %s", result.reason)
@@ -172,29 +183,35 @@ def run(config: PipelineConfig, serving_model_dir: str, blessing_dir: str, schem
         metadata = {
             "model_name": config.model_name,
             "pushed_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "task": config.label.task,
+            "label": blessing.get("label"),
             "metrics": blessing["overall_metrics"],
             "checks": blessing["checks"],
             "change_checks": blessing.get("change_checks", []),
             "fairness_check": blessing.get("fairness_check"),
             "baseline_version": (blessing.get("baseline") or {}).get("version"),
-            "data_source": data_source or config.data.source,
-            "schema_sha256": file_sha256(schema_file),
+            # What ExampleGen actually read (the run's data_source, not the config's default).
+            "data_source": (blessing.get("data") or {}).get("source") or config.data.source,
+            "schema_sha256": file_sha256(os.path.join(inputs.schema, SCHEMA_FILE)),
             "config_sha256": config.fingerprint(),
-            "git_commit": git_commit or None,
+            "git_commit": inputs.git_commit or None,
         }
-        version, destination = push_model(serving_model_dir, registry, config.model_name, metadata)
+        train_stats = stats_path(inputs.statistics, "train") if inputs.statistics else ""
+        extra = {TRAINING_STATS: train_stats} if train_stats and tf.io.gfile.exists(train_stats) else {}
+        version, destination = push_model(serving_model_dir(inputs.model), registry, config.model_name, metadata,
+                                          extra)
         result = PushResult(pushed=True, reason="blessed", version=version, destination=destination,
                             metadata=metadata | {"version": version})
         log.info("Pusher: pushed version %d to %s", version, destination)
         if config.push.kserve:
             # The version is in the registry either way; a failed rollout fails the step so
-            # the run shows it, and `taxi-pipeline rollback` / a re-run can follow.
+            # the run shows it, and `rollback` / a re-run can follow.
             result.kserve = deploy_to_kserve(config, destination, version)
         if config.push.vertex_endpoint:
             from components.pusher.vertex_endpoint import deploy_to_vertex_endpoint
 
             result.vertex_endpoint = deploy_to_vertex_endpoint(config.push.vertex_endpoint, destination, version,
                                                                config.model_name)
-    tf.io.gfile.makedirs(output_dir)
-    write_json(os.path.join(output_dir, "push_result.json"), asdict(result))
+    tf.io.gfile.makedirs(outputs.pushed_model)
+    write_json(os.path.join(outputs.pushed_model, PUSH_RESULT), result.to_dict())
     return result

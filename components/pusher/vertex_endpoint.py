@@ -7,7 +7,7 @@ promoting a version, undeploy the old ones (`gcloud ai endpoints undeploy-model`
 from __future__ import annotations
 
 from components.common.io import log
-from pipelines.config import VertexEndpointDeploy
+from contracts.config import VertexEndpointDeploy
 
 
 def deploy_to_vertex_endpoint(target: VertexEndpointDeploy, artifact_uri: str, version: int, model_name: str,

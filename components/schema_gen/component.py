@@ -8,10 +8,9 @@ from components.images import PIPELINE_IMAGE
 def schema_gen(config: str, statistics: Input[Artifact], schema: Output[Artifact]):
     """The config's curated schema, or one inferred by TFDV; schema.pbtxt."""
     from components.common.io import setup_logging
-    from components.schema_gen import executor
-    from pipelines.config import parse_config
+    from components.schema_gen.executor import Inputs, Outputs, run
+    from contracts.config import parse_config
 
     setup_logging()
-    cfg = parse_config(config)
-    executor.run(cfg, statistics.path, schema.path)
-    schema.metadata.update({"tfx_type": "Schema", "curated": bool(cfg.validation.schema_path)})
+    result = run(parse_config(config), Inputs(statistics=statistics.path), Outputs(schema=schema.path))
+    schema.metadata.update({"tfx_type": "Schema", "curated": result.origin != "inferred", "origin": result.origin})

@@ -9,10 +9,10 @@ def statistics_gen(config: str, examples: Input[Dataset], statistics: Output[Art
                    statistics_view: Output[HTML]):
     """TFDV statistics per split (Split-<name>/FeatureStats.pb) and TFDV's HTML view."""
     from components.common.io import setup_logging
-    from components.statistics_gen import executor
-    from pipelines.config import parse_config
+    from components.statistics_gen.executor import Inputs, Outputs, run
+    from contracts.config import parse_config
 
     setup_logging()
-    splits = [s.name for s in parse_config(config).split.splits]
-    counts = executor.run(examples.path, splits, statistics.path, html_path=statistics_view.path)
-    statistics.metadata.update({"tfx_type": "ExampleStatistics", "split_counts": counts})
+    result = run(parse_config(config), Inputs(examples=examples.path),
+                 Outputs(statistics=statistics.path, statistics_view=statistics_view.path))
+    statistics.metadata.update({"tfx_type": "ExampleStatistics", "split_counts": result.split_counts})

@@ -4,47 +4,55 @@ writes them) and TFDV's Facets view of train vs eval as HTML."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import tensorflow_data_validation as tfdv
 from tensorflow_data_validation.utils.display_util import get_statistics_html
 from tfx_bsl.public import tfxio
 
 from components.common.beam import pipeline
-from components.common.io import examples_pattern, log, split_dir, step, write_text
-
-STATS_FILE = "FeatureStats.pb"
-
-
-def stats_path(stats_root: str, split: str) -> str:
-    return os.path.join(split_dir(stats_root, split), STATS_FILE)
+from components.common.io import log, step, write_text
+from components.common.readers import load_split_stats
+from contracts.artifacts import examples_pattern, split_dir, stats_path
+from contracts.config import PipelineConfig
+from contracts.executor import ExecutorResult
 
 
-def load_split_stats(stats_root: str, split: str):
-    return tfdv.load_stats_binary(stats_path(stats_root, split))
+@dataclass(frozen=True)
+class Inputs:
+    examples: str
+    beam_args: tuple[str, ...] = ()
 
 
-def run(examples_dir: str, splits: list[str], output_dir: str, html_path: str | None = None,
-        beam_args: list[str] | None = None) -> dict[str, int]:
-    """Writes statistics per split; returns the example count of each."""
+@dataclass(frozen=True)
+class Outputs:
+    statistics: str
+    statistics_view: str = ""  # TFDV's HTML view, when wanted
+
+
+@dataclass
+class Result(ExecutorResult):
+    split_counts: dict[str, int]
+
+
+def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
+    splits = config.split.names
     options = tfdv.StatsOptions()
     with step(f"StatisticsGen: TFDV statistics for splits {splits}"):
-        with pipeline(beam_args) as p:
+        with pipeline(list(inputs.beam_args)) as p:
             for split in splits:
-                os.makedirs(split_dir(output_dir, split), exist_ok=True)
-                source = tfxio.TFExampleRecord(file_pattern=examples_pattern(examples_dir, split),
-                                               telemetry_descriptors=["taxi_mlops"])
+                os.makedirs(split_dir(outputs.statistics, split), exist_ok=True)
+                source = tfxio.TFExampleRecord(file_pattern=examples_pattern(inputs.examples, split),
+                                               telemetry_descriptors=["tabml"])
                 _ = (p
                      | f"Read[{split}]" >> source.BeamSource()
                      | f"Stats[{split}]" >> tfdv.GenerateStatistics(options)
-                     | f"Write[{split}]" >> tfdv.WriteStatisticsToBinaryFile(stats_path(output_dir, split)))
-    counts = {}
-    for split in splits:
-        stats = load_split_stats(output_dir, split)
-        counts[split] = int(stats.datasets[0].num_examples)
+                     | f"Write[{split}]" >> tfdv.WriteStatisticsToBinaryFile(stats_path(outputs.statistics, split)))
+    counts = {split: int(load_split_stats(outputs.statistics, split).datasets[0].num_examples) for split in splits}
     log.info("StatisticsGen: examples per split %s", counts)
-    if html_path:
-        lhs = load_split_stats(output_dir, splits[0])
-        rhs = load_split_stats(output_dir, splits[1]) if len(splits) > 1 else None
+    if outputs.statistics_view:
+        lhs = load_split_stats(outputs.statistics, splits[0])
+        rhs = load_split_stats(outputs.statistics, splits[1]) if len(splits) > 1 else None
         html = get_statistics_html(lhs, rhs, lhs_name=splits[0], rhs_name=splits[1] if rhs else "")
-        write_text(html_path, html)
-    return counts
+        write_text(outputs.statistics_view, html)
+    return Result(split_counts=counts)

@@ -8,16 +8,18 @@ from components.images import PIPELINE_IMAGE
 def trainer(config: str, epochs: int, transformed_examples: Input[Dataset],
             transform_graph: Input[Artifact], model: Output[Model], model_run: Output[Artifact],
             training_metrics: Output[Metrics]):
-    """Keras model on the transformed features; SavedModel in Format-Serving/ with the
+    """Trains with the user's run_fn or the generated one; SavedModel in Format-Serving/ with the
     transform graph and two signatures; TensorBoard logs in model_run."""
     from components.common.io import setup_logging
-    from components.trainer import executor
-    from pipelines.config import parse_config
+    from components.trainer.executor import Inputs, Outputs, run
+    from contracts.config import parse_config
 
     setup_logging()
-    result = executor.run(parse_config(config), transformed_examples.path, transform_graph.path,
-                          model.path, model_run.path, epochs=epochs or None)
-    model.metadata.update({"tfx_type": "Model", "serving_dir": "Format-Serving"})
+    result = run(parse_config(config),
+                 Inputs(transformed_examples=transformed_examples.path, transform_graph=transform_graph.path,
+                        epochs=epochs),
+                 Outputs(model=model.path, model_run=model_run.path))
+    model.metadata.update({"tfx_type": "Model", "serving_dir": "Format-Serving", "run_fn": result.run_fn})
     model_run.metadata.update({"tfx_type": "ModelRun", "strategy": result.strategy})
     for name, value in result.final_metrics.items():
         if value == value:  # NaN is not JSON; the KFP launcher would reject it

@@ -1,46 +1,117 @@
-"""Trainer: a Keras (tf_keras) model on the transformed features.
+"""Trainer: trains with the user's run_fn (TFX's Trainer contract, fed an FnArgs like TFX's)
+or the generated one, which follows the same contract; then checks the exported SavedModel
+(TFX layout: <model>/Format-Serving) has what the Evaluator and the predictor read.
 
-Exports one SavedModel (TFX layout: <model>/Format-Serving) with the tf.Transform graph
-inside, so callers send raw features:
-  - serving_default: serialized tf.Examples (TFMA, TF Serving's b64 inputs);
-  - serving_raw: one named [batch] tensor per raw feature (JSON clients). A missing value
-    is sent as the column's fill value (0 / ""), which is what the transform substitutes
-    for an absent feature in a tf.Example; both signatures then agree exactly.
+The generated run_fn trains the generated model (components/trainer/model.py) with
+MirroredStrategy when a GPU is visible, logs to TensorBoard in the ModelRun, and exports
+the model with the transform graph inside (components/trainer/export.py).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
+from tensorflow_metadata.proto.v0 import schema_pb2
+from tfx_bsl.public import tfxio
 
-from components.common.io import examples_pattern, log, step, write_json
-from components.transform.executor import transformed_name
-from pipelines.config import Bucketize, Hashing, PipelineConfig, Vocabulary, ZScore
+from components.common.io import log, read_json, step, write_json
+from components.common.user_code import load_function, module_copy
+from components.trainer.export import as_model_inputs, check_exported_model, export_serving_model
+from components.trainer.model import build_model, inputs_from_config, inputs_from_schema
+from contracts.artifacts import LABEL_INFO, TRAIN_RESULT, examples_pattern, serving_model_dir
+from contracts.config import PipelineConfig
+from contracts.executor import ExecutorResult
 
-SERVING_DIR = "Format-Serving"
-RAW_SIGNATURE = "serving_raw"
-OUTPUT_KEY = "probabilities"
+
+@dataclass(frozen=True)
+class Inputs:
+    transformed_examples: str
+    transform_graph: str
+    epochs: int = 0            # overrides model.epochs (the pipeline's epochs parameter)
+    steps_per_epoch: int = -1  # overrides model.steps_per_epoch when >= 0
+
+
+@dataclass(frozen=True)
+class Outputs:
+    model: str
+    model_run: str
 
 
 @dataclass
-class TrainResult:
+class Result(ExecutorResult):
+    run_fn: str                     # "generated", or the user's
     strategy: str
     devices: list[str]
     epochs: int
     train_examples_seen: int
     train_seconds: float
     examples_per_second: float
-    final_metrics: dict[str, float]
+    final_metrics: dict[str, float] = field(default_factory=dict)
+    serving_model_dir: str = ""
+
+
+class DataAccessor:
+    """TFX's DataAccessor, the part run_fns use: tf_dataset_factory(file_pattern, options, schema)."""
+
+    def tf_dataset_factory(self, file_pattern, options: tfxio.TensorFlowDatasetOptions,
+                           schema: schema_pb2.Schema) -> tf.data.Dataset:
+        source = tfxio.TFExampleRecord(file_pattern=file_pattern, schema=schema, telemetry_descriptors=["tabml"])
+        return source.TensorFlowDataset(options)
+
+
+@dataclass
+class FnArgs:
+    """What a run_fn gets: TFX's FnArgs fields (train_files ... custom_config), plus the
+    label and task, and export_serving_model(model) to save the two signatures."""
+    train_files: list[str]
+    eval_files: list[str]
+    train_steps: int
+    eval_steps: int
+    transform_output: str
     serving_model_dir: str
+    model_run_dir: str
+    schema_file: str
+    custom_config: dict
+    label_key: str
+    task: str
+    classes: list[str]
+    epochs: int
+    steps_per_epoch: int
+    data_accessor: DataAccessor = field(default_factory=DataAccessor)
+    working_dir: str = ""
+    hyperparameters: dict | None = None
+    base_model: str | None = None
+    # what train_result.json records from the generated run_fn
+    report: dict = field(default_factory=dict)
+
+    @property
+    def transform_graph_path(self) -> str:
+        return self.transform_output
+
+    @property
+    def schema_path(self) -> str:
+        return self.schema_file
+
+    @property
+    def raw_features(self) -> list[str]:
+        return [f["name"] for f in self.custom_config["features"]]
+
+    def export_serving_model(self, model: keras.Model, export_dir: str | None = None) -> None:
+        """Saves `model` (inputs: the transformed features by name) with the transform graph
+        and both signatures, as the project's Evaluator and predictor expect."""
+        export_serving_model(model, tft.TFTransformOutput(self.transform_output), self.raw_features, self.label_key,
+                             self.task, self.classes, export_dir or self.serving_model_dir)
 
 
-def serving_model_dir(model_dir: str) -> str:
-    return os.path.join(model_dir, SERVING_DIR)
+def _count(pattern: str) -> int:
+    return sum(1 for _ in tf.data.TFRecordDataset(tf.io.gfile.glob(pattern), compression_type="GZIP"))
 
 
 def choose_strategy() -> tf.distribute.Strategy:
@@ -52,136 +123,88 @@ def choose_strategy() -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
-def _gzip_reader(filenames):
-    return tf.data.TFRecordDataset(filenames, compression_type="GZIP")
-
-
-def _as_model_inputs(transformed: dict, config: PipelineConfig) -> dict:
-    """Transformed [batch] tensors -> the model's [batch, 1] inputs."""
-    return {transformed_name(n): tf.expand_dims(transformed[transformed_name(n)], -1)
-            for n in config.feature_names}
-
-
-def make_dataset(pattern: str, tft_output: tft.TFTransformOutput, config: PipelineConfig,
-                 batch_size: int, repeat: bool, shuffle: bool) -> tf.data.Dataset:
+def _dataset(fn_args: FnArgs, files: list[str], tft_output, batch: int, repeat: bool, shuffle: bool, seed: int,
+             input_names: list[str]) -> tf.data.Dataset:
     ds = tf.data.experimental.make_batched_features_dataset(
-        file_pattern=pattern, batch_size=batch_size,
-        features=tft_output.transformed_feature_spec(), reader=_gzip_reader,
-        label_key=config.label.name, num_epochs=None if repeat else 1,
-        shuffle=shuffle, shuffle_seed=config.model.seed, sloppy_ordering=False)
-    return ds.map(lambda f, y: (_as_model_inputs(f, config), y)).prefetch(tf.data.AUTOTUNE)
+        file_pattern=files, batch_size=batch, features=tft_output.transformed_feature_spec(),
+        reader=lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"), label_key=fn_args.label_key,
+        num_epochs=None if repeat else 1, shuffle=shuffle, shuffle_seed=seed, sloppy_ordering=False)
+    return ds.map(lambda f, y: (as_model_inputs(f, input_names), y)).prefetch(tf.data.AUTOTUNE)
 
 
-def _cardinality(spec, tft_output: tft.TFTransformOutput) -> int:
-    if isinstance(spec, Vocabulary):
-        return tft_output.vocabulary_size_by_name(spec.name) + spec.oov_buckets
-    if isinstance(spec, Bucketize):
-        return spec.buckets
-    return spec.hash_buckets
+def _label_moments(fn_args: FnArgs, tft_output) -> tuple[float, float]:
+    spec = {fn_args.label_key: tft_output.transformed_feature_spec()[fn_args.label_key]}
+    values = np.concatenate([tf.io.parse_example(b, spec)[fn_args.label_key].numpy().reshape(-1) for b in
+                             tf.data.TFRecordDataset(tf.io.gfile.glob(fn_args.train_files[0]),
+                                                     compression_type="GZIP").batch(10_000)])
+    return float(values.mean()), float(values.std() or 1.0)
 
 
-def build_model(config: PipelineConfig, tft_output: tft.TFTransformOutput) -> keras.Model:
-    inputs, parts = {}, []
-    for spec in config.features:
-        name = transformed_name(spec.name)
-        if isinstance(spec, ZScore):
-            inputs[name] = keras.Input(shape=(1,), name=name, dtype=tf.float32)
-            parts.append(inputs[name])
-        else:
-            assert isinstance(spec, (Bucketize, Vocabulary, Hashing))
-            inputs[name] = keras.Input(shape=(1,), name=name, dtype=tf.int64)
-            emb = keras.layers.Embedding(_cardinality(spec, tft_output), config.model.embedding_dim,
-                                         name=f"{spec.name}_embedding")(inputs[name])
-            parts.append(keras.layers.Flatten()(emb))
-    x = keras.layers.concatenate(parts)
-    for i, units in enumerate(config.model.hidden_units):
-        x = keras.layers.Dense(units, activation="relu", name=f"hidden_{i}")(x)
-    output = keras.layers.Dense(1, activation="sigmoid", name="big_tipper_probability")(x)
-    model = keras.Model(inputs=inputs, outputs=output)
-    model.compile(optimizer=keras.optimizers.Adam(config.model.learning_rate),
-                  loss=keras.losses.BinaryCrossentropy(),
-                  metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")])
-    return model
-
-
-def _raw_input_specs(tft_output: tft.TFTransformOutput, config: PipelineConfig) -> dict:
-    raw = tft_output.raw_feature_spec()
-    return {n: raw[n] for n in config.feature_names}
-
-
-def export_serving_model(model: keras.Model, tft_output: tft.TFTransformOutput,
-                         config: PipelineConfig, export_dir: str) -> None:
-    model.tft_layer = tft_output.transform_features_layer()  # tracked: saved with the model
-    raw_specs = _raw_input_specs(tft_output, config)
-
-    def predict(raw_features: dict) -> dict:
-        transformed = model.tft_layer(raw_features)
-        probabilities = model(_as_model_inputs(transformed, config))
-        return {OUTPUT_KEY: tf.reshape(probabilities, [-1])}
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
-    def serve_tf_examples(serialized):
-        return predict(tf.io.parse_example(serialized, raw_specs))
-
-    @tf.function(input_signature=[{n: tf.TensorSpec([None], s.dtype, name=n) for n, s in raw_specs.items()}])
-    def serve_raw(features):
-        as_parsed = {}
-        for name, spec in raw_specs.items():
-            value = features[name]
-            if isinstance(spec, tf.io.VarLenFeature):
-                # Every row holds its one value: the same SparseTensor parse_example makes.
-                rows = tf.shape(value, out_type=tf.int64)[0]
-                indices = tf.stack([tf.range(rows), tf.zeros([rows], tf.int64)], axis=1)
-                value = tf.SparseTensor(indices, value, tf.stack([rows, tf.constant(1, tf.int64)]))
-            as_parsed[name] = value
-        return predict(as_parsed)
-
-    signatures = {"serving_default": serve_tf_examples.get_concrete_function(),
-                  RAW_SIGNATURE: serve_raw.get_concrete_function()}
-    model.save(export_dir, save_format="tf", signatures=signatures)
-
-
-def run(config: PipelineConfig, transformed_examples_dir: str, transform_graph_dir: str,
-        model_dir: str, model_run_dir: str, epochs: int | None = None,
-        steps_per_epoch: int | None = None) -> TrainResult:
-    epochs = epochs or config.model.epochs
-    steps_per_epoch = config.model.steps_per_epoch if steps_per_epoch is None else steps_per_epoch
+def generated_run_fn(config: PipelineConfig, fn_args: FnArgs) -> None:
+    """The project's own run_fn: the generated model, trained and exported."""
     keras.utils.set_random_seed(config.model.seed)
-    tft_output = tft.TFTransformOutput(transform_graph_dir)
+    tft_output = tft.TFTransformOutput(fn_args.transform_output)
+    inputs = (inputs_from_schema(tft_output, fn_args.label_key) if config.user_code.preprocessing_fn
+              else inputs_from_config(config, tft_output))
+    names = [i.name for i in inputs]
     strategy = choose_strategy()
     batch = config.model.batch_size * strategy.num_replicas_in_sync
-    repeat = steps_per_epoch > 0
-    train_ds = make_dataset(examples_pattern(transformed_examples_dir, "train"), tft_output, config, batch,
-                            repeat=repeat, shuffle=True)
-    eval_ds = make_dataset(examples_pattern(transformed_examples_dir, "eval"), tft_output, config, batch,
-                           repeat=False, shuffle=False)
+    repeat = fn_args.steps_per_epoch > 0
+    train_ds = _dataset(fn_args, fn_args.train_files, tft_output, batch, repeat, True, config.model.seed, names)
+    eval_ds = _dataset(fn_args, fn_args.eval_files, tft_output, batch, False, False, config.model.seed, names)
+    mean, std = _label_moments(fn_args, tft_output) if fn_args.task == "regression" else (0.0, 1.0)
     with strategy.scope():
-        model = build_model(config, tft_output)
-    callbacks = [keras.callbacks.TensorBoard(log_dir=model_run_dir, update_freq="epoch")]
-    with step(f"Trainer: {epochs} epoch(s), batch {batch}"):
+        model = build_model(config, inputs, fn_args.classes, mean, std)
+    callbacks = [keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")]
+    with step(f"Trainer: {fn_args.epochs} epoch(s), batch {batch}"):
         start = time.perf_counter()
-        history = model.fit(train_ds, validation_data=eval_ds, epochs=epochs,
-                            steps_per_epoch=steps_per_epoch or None, callbacks=callbacks, verbose=2)
+        history = model.fit(train_ds, validation_data=eval_ds, epochs=fn_args.epochs,
+                            steps_per_epoch=fn_args.steps_per_epoch or None, callbacks=callbacks, verbose=2)
         seconds = time.perf_counter() - start
-    seen = _examples_seen(history, batch, steps_per_epoch, transformed_examples_dir, epochs)
-    export_dir = serving_model_dir(model_dir)
     with step("Trainer: exporting the SavedModel with the transform graph"):
-        export_serving_model(model, tft_output, config, export_dir)
-    final = {k: float(v[-1]) for k, v in history.history.items()}
-    result = TrainResult(strategy=type(strategy).__name__,
-                         devices=[d.name for d in tf.config.list_logical_devices()],
-                         epochs=epochs, train_examples_seen=seen, train_seconds=round(seconds, 2),
-                         examples_per_second=round(seen / seconds, 1), final_metrics=final,
-                         serving_model_dir=export_dir)
-    write_json(os.path.join(model_run_dir, "train_result.json"), asdict(result))
+        fn_args.export_serving_model(model)
+    fn_args.report.update(strategy=type(strategy).__name__, seconds=seconds, batch=batch,
+                          final_metrics={k: float(v[-1]) for k, v in history.history.items()})
+
+
+def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
+    epochs = inputs.epochs or config.model.epochs
+    steps_per_epoch = config.model.steps_per_epoch if inputs.steps_per_epoch < 0 else inputs.steps_per_epoch
+    label = read_json(os.path.join(inputs.transform_graph, LABEL_INFO))
+    train_files = [examples_pattern(inputs.transformed_examples, "train")]
+    eval_files = [examples_pattern(inputs.transformed_examples, "eval")]
+    n_train, n_eval = _count(train_files[0]), _count(eval_files[0])
+    per_epoch = steps_per_epoch or math.ceil(n_train / config.model.batch_size)
+    tf.io.gfile.makedirs(outputs.model_run)
+    fn_args = FnArgs(
+        train_files=train_files, eval_files=eval_files, train_steps=per_epoch * epochs,
+        eval_steps=math.ceil(n_eval / config.model.batch_size), transform_output=inputs.transform_graph,
+        serving_model_dir=serving_model_dir(outputs.model), model_run_dir=outputs.model_run,
+        schema_file=os.path.join(inputs.transform_graph, tft.TFTransformOutput.RAW_METADATA_DIR, "schema.pbtxt"),
+        custom_config={"label": label, "features": [f.model_dump(mode="json") for f in config.features],
+                       "model": config.model.model_dump(mode="json")},
+        label_key=config.label.name, task=config.label.task,
+        classes=label.get("classes", []) if config.label.task == "multiclass" else [],
+        epochs=epochs, steps_per_epoch=steps_per_epoch, working_dir=outputs.model)
+    code = config.user_code
+    start = time.perf_counter()
+    if code.run_fn:
+        user_run_fn = load_function(code, "run_fn", module_copy(inputs.transform_graph))
+        with step(f"Trainer: the user's run_fn {code.run_fn}"):
+            user_run_fn(fn_args)
+    else:
+        generated_run_fn(config, fn_args)
+    seconds = fn_args.report.get("seconds", time.perf_counter() - start)
+    check_exported_model(fn_args.serving_model_dir, config.label.task)
+    seen = (steps_per_epoch * fn_args.report.get("batch", config.model.batch_size) * epochs if steps_per_epoch
+            else n_train * epochs)
+    result = Result(run_fn=code.run_fn or "generated", strategy=fn_args.report.get("strategy", "run_fn's own"),
+                    devices=[d.name for d in tf.config.list_logical_devices()], epochs=epochs,
+                    train_examples_seen=seen, train_seconds=round(seconds, 2),
+                    examples_per_second=round(seen / max(seconds, 1e-9), 1),
+                    final_metrics=fn_args.report.get("final_metrics", {}),
+                    serving_model_dir=fn_args.serving_model_dir)
+    write_json(os.path.join(outputs.model_run, TRAIN_RESULT), result.to_dict())
     log.info("Trainer: %s; %.0f examples/s; final %s", result.strategy, result.examples_per_second,
-             {k: round(v, 4) for k, v in final.items()})
+             {k: round(v, 4) for k, v in result.final_metrics.items()})
     return result
-
-
-def _examples_seen(history, batch: int, steps_per_epoch: int, examples_dir: str, epochs: int) -> int:
-    if steps_per_epoch:
-        return steps_per_epoch * batch * epochs
-    count = sum(1 for _ in tf.data.TFRecordDataset(
-        tf.io.gfile.glob(examples_pattern(examples_dir, "train")), compression_type="GZIP"))
-    return count * epochs

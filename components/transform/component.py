@@ -7,14 +7,14 @@ from components.images import PIPELINE_IMAGE
 @dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
 def transform(config: str, examples: Input[Dataset], schema: Input[Artifact],
               transform_graph: Output[Artifact], transformed_examples: Output[Dataset]):
-    """tf.Transform analyse + transform on Beam: transform graph and transformed examples."""
+    """tf.Transform analyse + transform on Beam (the generated preprocessing_fn or the user's)."""
     from components.common.io import setup_logging
-    from components.transform import executor
-    from pipelines.config import parse_config
+    from components.transform.executor import Inputs, Outputs, run
+    from contracts.config import parse_config
 
     setup_logging()
-    cfg = parse_config(config)
-    executor.run(cfg, examples.path, schema.path, transform_graph.path, transformed_examples.path,
-                 [s.name for s in cfg.split.splits])
-    transform_graph.metadata["tfx_type"] = "TransformGraph"
+    result = run(parse_config(config), Inputs(examples=examples.path, schema=schema.path),
+                 Outputs(transform_graph=transform_graph.path, transformed_examples=transformed_examples.path))
+    transform_graph.metadata.update({"tfx_type": "TransformGraph", "preprocessing_fn": result.preprocessing_fn,
+                                     "module_sha256": result.module_sha256})
     transformed_examples.metadata["tfx_type"] = "Examples"

@@ -1,14 +1,21 @@
 """Transform: tf.Transform analyse (train split) + transform (every split) on Beam.
 
-The preprocessing_fn is built from the config's feature list, so there is no module file
-to keep in step with the config. Outputs keep TFX's layouts: the transform graph
-(transform_fn/, transformed_metadata/) and transformed examples in Split-<name>/.
+The preprocessing_fn is the user's (user_code.preprocessing_fn, TFX module-file style) or
+one generated from the config's feature list. Outputs keep TFX's layouts: the transform
+graph (transform_fn/, transformed_metadata/, the raw schema in metadata/, the user's module
+file in module/) and transformed examples in Split-<name>/.
+
+The label reaches the preprocessing_fn already encoded by ExampleGen (binary 0/1,
+multiclass the class index, regression the number), under label.name; when a user's
+preprocessing_fn does not output it, it is passed through as it is.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 import tempfile
+from dataclasses import dataclass
 
 import apache_beam as beam
 import tensorflow as tf
@@ -20,15 +27,34 @@ from tfx_bsl.coders import example_coder
 from tfx_bsl.public import tfxio
 
 from components.common.beam import pipeline
-from components.common.io import examples_pattern, log, split_dir, step
-from components.schema_gen.executor import load_schema
-from pipelines.config import Bucketize, Hashing, PipelineConfig, Vocabulary, ZScore
+from components.common.io import log, read_json, step, write_json
+from components.common.readers import load_schema
+from components.common.user_code import copy_module_file, file_sha256, load_function
+from contracts.artifacts import EXAMPLE_GEN_SUMMARY, LABEL_INFO, examples_pattern, split_dir
+from contracts.config import Bucketize, Hashing, PipelineConfig, Vocabulary, ZScore
+from contracts.executor import ExecutorResult
+from contracts.signatures import transformed_name
 
-TRANSFORMED_SUFFIX = "_xf"
+
+@dataclass(frozen=True)
+class Inputs:
+    examples: str
+    schema: str
+    beam_args: tuple[str, ...] = ()
 
 
-def transformed_name(feature: str) -> str:
-    return feature + TRANSFORMED_SUFFIX
+@dataclass(frozen=True)
+class Outputs:
+    transform_graph: str
+    transformed_examples: str
+
+
+@dataclass
+class Result(ExecutorResult):
+    preprocessing_fn: str          # "generated", or the user's function
+    transformed_features: list[str]
+    module_file: str = ""          # the run's copy of user_code.module_file
+    module_sha256: str = ""
 
 
 def fill_value(dtype: tf.DType):
@@ -37,7 +63,7 @@ def fill_value(dtype: tf.DType):
     return "" if dtype == tf.string else tf.zeros([], dtype)
 
 
-def _dense(x, dtype: tf.DType) -> tf.Tensor:
+def dense(x, dtype: tf.DType) -> tf.Tensor:
     """A [batch] tensor from a feature that may be sparse (optional in the schema)."""
     if isinstance(x, tf.sparse.SparseTensor):
         x = tf.sparse.to_dense(tf.SparseTensor(x.indices, x.values, [x.dense_shape[0], 1]),
@@ -50,14 +76,14 @@ def schema_dtypes(schema: schema_pb2.Schema) -> dict[str, tf.DType]:
     return {f.name: kinds[f.type] for f in schema.feature}
 
 
-def make_preprocessing_fn(config: PipelineConfig, schema: schema_pb2.Schema):
+def generated_preprocessing_fn(config: PipelineConfig, schema: schema_pb2.Schema):
+    """The preprocessing_fn the config's feature list describes."""
     dtypes = schema_dtypes(schema)
-    label = config.label.name
 
     def preprocessing_fn(inputs):
         outputs = {}
         for spec in config.features:
-            x = _dense(inputs[spec.name], dtypes[spec.name])
+            x = dense(inputs[spec.name], dtypes[spec.name])
             name = transformed_name(spec.name)
             if isinstance(spec, ZScore):
                 outputs[name] = tft.scale_to_z_score(tf.cast(x, tf.float32))
@@ -69,10 +95,32 @@ def make_preprocessing_fn(config: PipelineConfig, schema: schema_pb2.Schema):
             elif isinstance(spec, Hashing):
                 text = x if x.dtype == tf.string else tf.strings.as_string(x)
                 outputs[name] = tf.strings.to_hash_bucket_fast(text, spec.hash_buckets)
-        outputs[label] = _dense(inputs[label], dtypes[label])
         return outputs
 
     return preprocessing_fn
+
+
+def custom_config(config: PipelineConfig) -> dict:
+    """What a user's preprocessing_fn(inputs, custom_config) and run_fn(fn_args) get to know."""
+    return {"label": config.label.model_dump(mode="json", exclude_none=True),
+            "features": [f.model_dump(mode="json") for f in config.features],
+            "model": config.model.model_dump(mode="json")}
+
+
+def with_label(preprocessing_fn, config: PipelineConfig, schema: schema_pb2.Schema):
+    """Calls preprocessing_fn(inputs) or preprocessing_fn(inputs, custom_config) and passes the
+    label through (dense, [batch]) unless it outputs one itself."""
+    label, dtypes = config.label.name, schema_dtypes(schema)
+    takes_config = len(inspect.signature(preprocessing_fn).parameters) >= 2
+    extra = custom_config(config)
+
+    def wrapped(inputs):
+        outputs = dict(preprocessing_fn(inputs, extra) if takes_config else preprocessing_fn(inputs))
+        if label not in outputs:
+            outputs[label] = dense(inputs[label], dtypes[label])
+        return outputs
+
+    return wrapped
 
 
 class _EncodeExamples(beam.DoFn):
@@ -88,22 +136,35 @@ class _EncodeExamples(beam.DoFn):
         yield from self._encoder.encode(batch_and_passthrough[0])
 
 
-def run(config: PipelineConfig, examples_dir: str, schema_dir: str, transform_graph_dir: str,
-        transformed_examples_dir: str, splits: list[str], beam_args: list[str] | None = None) -> None:
-    schema = load_schema(schema_dir)
-    preprocessing_fn = make_preprocessing_fn(config, schema)
+def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
+    schema = load_schema(inputs.schema)
+    code = config.user_code
+    result = Result(preprocessing_fn="generated", transformed_features=[])
+    module_path = None
+    if code.module_file:
+        module_path = copy_module_file(code, outputs.transform_graph)
+        result.module_file, result.module_sha256 = module_path, file_sha256(module_path)
+    if code.preprocessing_fn:
+        user_fn = load_function(code, "preprocessing_fn", module_path)
+        result.preprocessing_fn = code.preprocessing_fn
+        log.info("Transform: the user's preprocessing_fn %s%s", code.preprocessing_fn,
+                 f" from {code.module_file}" if code.module_file else "")
+    else:
+        user_fn = generated_preprocessing_fn(config, schema)
+    preprocessing_fn = with_label(user_fn, config, schema)
+    splits = config.split.names
     others = [s for s in splits if s != "train"]
     with step("Transform: analyse train, transform every split"), tempfile.TemporaryDirectory() as tmp:
-        with pipeline(beam_args) as p, tft_beam.Context(temp_dir=tmp):
+        with pipeline(list(inputs.beam_args)) as p, tft_beam.Context(temp_dir=tmp):
             def read(split):
-                source = tfxio.TFExampleRecord(file_pattern=examples_pattern(examples_dir, split),
-                                               schema=schema, telemetry_descriptors=["taxi_mlops"])
+                source = tfxio.TFExampleRecord(file_pattern=examples_pattern(inputs.examples, split),
+                                               schema=schema, telemetry_descriptors=["tabml"])
                 return (p | f"Read[{split}]" >> source.BeamSource(), source.TensorAdapterConfig())
 
             (train, metadata), transform_fn = (
                 read("train") | "Analyze" >> tft_beam.AnalyzeAndTransformDataset(
                     preprocessing_fn, output_record_batches=True))
-            _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(transform_graph_dir)
+            _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(outputs.transform_graph)
             transformed = {"train": train}
             for split in others:
                 (data, _) = ((read(split), transform_fn)
@@ -113,10 +174,14 @@ def run(config: PipelineConfig, examples_dir: str, schema_dir: str, transform_gr
                 _ = (data
                      | f"Encode[{split}]" >> beam.ParDo(_EncodeExamples(metadata.schema))
                      | f"Write[{split}]" >> beam.io.WriteToTFRecord(
-                         os.path.join(split_dir(transformed_examples_dir, split), "transformed_examples"),
+                         os.path.join(split_dir(outputs.transformed_examples, split), "transformed_examples"),
                          file_name_suffix=".gz", num_shards=1))
     # TFX also keeps the raw schema beside the graph (TFTransformOutput.raw_feature_spec reads it).
     metadata_io.write_metadata(dataset_metadata.DatasetMetadata(schema),
-                               os.path.join(transform_graph_dir, tft.TFTransformOutput.RAW_METADATA_DIR))
-    log.info("Transform: %d transformed features; graph in %s",
-             len(config.features), transform_graph_dir)
+                               os.path.join(outputs.transform_graph, tft.TFTransformOutput.RAW_METADATA_DIR))
+    label = read_json(os.path.join(inputs.examples, EXAMPLE_GEN_SUMMARY))["label"]
+    write_json(os.path.join(outputs.transform_graph, LABEL_INFO), label)
+    result.transformed_features = sorted(tft.TFTransformOutput(outputs.transform_graph).transformed_feature_spec())
+    log.info("Transform: %d transformed features; graph in %s", len(result.transformed_features),
+             outputs.transform_graph)
+    return result

@@ -1,0 +1,83 @@
+"""The user's own code, TFX module-file style: a function named in a module file (local or
+gs://) or by an import path. A module file is first copied into the run's artifacts (as TFX
+copies module_file), so the run keeps the exact code it ran, and is imported from the copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+from typing import Callable
+
+import tensorflow as tf
+
+from contracts.artifacts import MODULE_DIR
+from contracts.config import UserCode
+
+
+class UserCodeError(ValueError):
+    """User code that cannot be loaded; names the config field and the file or import path."""
+
+
+def copy_module_file(code: UserCode, artifact_dir: str) -> str:
+    """Copies user_code.module_file into <artifact_dir>/module/; returns the copy's path."""
+    if not tf.io.gfile.exists(code.module_file):
+        raise UserCodeError(f"user_code.module_file: not found: {code.module_file}")
+    target_dir = os.path.join(artifact_dir, MODULE_DIR)
+    tf.io.gfile.makedirs(target_dir)
+    target = os.path.join(target_dir, os.path.basename(code.module_file))
+    tf.io.gfile.copy(code.module_file, target, overwrite=True)
+    return target
+
+
+def module_copy(artifact_dir: str) -> str | None:
+    """The module file an earlier step copied into artifact_dir, if any."""
+    files = tf.io.gfile.glob(os.path.join(artifact_dir, MODULE_DIR, "*.py"))
+    return files[0] if files else None
+
+
+def _import_file(path: str):
+    with tf.io.gfile.GFile(path, "rb") as f:
+        source = f.read()
+    name = f"user_module_{hashlib.sha256(source).hexdigest()[:12]}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as err:
+        del sys.modules[name]
+        raise UserCodeError(f"user_code.module_file {path}: cannot import it: {type(err).__name__}: {err}") from err
+    return module
+
+
+def load_function(code: UserCode, field: str, module_path: str | None = None) -> Callable:
+    """The function user_code.<field> names: in module_path (the run's copy of module_file)
+    when the config has a module file, else by its import path."""
+    name = getattr(code, field)
+    if code.module_file:
+        module = _import_file(module_path or code.module_file)
+        where, attr = module_path or code.module_file, name
+    else:
+        module_name, _, attr = name.rpartition(".")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as err:
+            raise UserCodeError(f"user_code.{field}: cannot import '{module_name}': {err}") from err
+        where = module_name
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        defined = sorted(n for n, v in vars(module).items() if inspect.isfunction(v) and not n.startswith("_"))
+        raise UserCodeError(f"user_code.{field}: {where} has no function '{attr}' (it defines {defined})")
+    return fn
+
+
+def file_sha256(path: str) -> str:
+    with tf.io.gfile.GFile(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
