@@ -14,11 +14,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 # The serving environment is separate: kserve needs pandas>=2.2, the TFX libraries pandas<2.
 SERVING := serving/.venv
-CONFIG ?= configs/chicago_taxi.yaml
-REGISTRY ?= artifacts/registry
-MODEL ?= chicago_taxi_big_tipper
+# `make run EXAMPLE=penguins` runs another example; `make run CONFIG=my/config.yaml` your own.
+EXAMPLE ?= chicago_taxi
+CONFIG ?= examples/$(EXAMPLE)/config.yaml
+EXAMPLES := $(sort $(wildcard examples/*/config.yaml))
 
-.PHONY: help setup setup-serving setup-browser run serve test test-all test-fast compile clean
+.PHONY: help setup setup-serving setup-browser run serve test test-all test-fast lint compile clean
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
@@ -37,13 +38,18 @@ $(SERVING)/.synced: serving/uv.lock serving/pyproject.toml | $(UV)
 
 setup-serving: $(SERVING)/.synced  ## create serving/.venv from serving/uv.lock
 
-run: setup  ## run the whole pipeline locally on the embedded taxi sample
-	$(BIN)/taxi-pipeline run-local --config $(CONFIG)
+run: setup  ## run the whole pipeline locally on an example (EXAMPLE=chicago_taxi) or CONFIG=...
+	$(BIN)/tabml run-local --config $(CONFIG)
 
-serve: setup-serving  ## serve the newest pushed model on 127.0.0.1:8080 (KServe v1 + v2)
-	$(SERVING)/bin/taxi-serve --model_dir $(REGISTRY)/$(MODEL) --host 127.0.0.1 --http_port 8080 --enable_grpc false
+serve: setup setup-serving  ## serve the newest model `make run` pushed for CONFIG on 127.0.0.1:8080 (KServe v1 + v2)
+	$(BIN)/tabml serve --config $(CONFIG)
 
-test: setup setup-serving setup-browser  ## the default test suite (includes the end-to-end kfp.local runs)
+lint: setup  ## ruff (lint + format check) and import-linter's layer contracts
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	PYTHONPATH=serving $(BIN)/lint-imports
+
+test: setup setup-serving setup-browser lint  ## lint, then the default test suite (includes the end-to-end kfp.local runs)
 	$(BIN)/pytest -m "not slow"
 	$(SERVING)/bin/pytest tests/serving -m "not slow"
 
@@ -55,8 +61,8 @@ test-fast: setup setup-serving setup-browser  ## unit tests only (no kfp.local p
 	$(BIN)/pytest -m "not slow and not pipeline"
 	$(SERVING)/bin/pytest tests/serving -m "not slow"
 
-compile: setup  ## regenerate compiled/ from the pipeline code
-	$(BIN)/taxi-pipeline compile --config $(CONFIG) --output-dir compiled
+compile: setup  ## regenerate compiled/ from the pipeline code, for every example
+	@for c in $(EXAMPLES); do $(BIN)/tabml compile --config $$c --output-dir compiled || exit 1; done
 
 clean:  ## remove run artifacts (keeps .venv)
 	rm -rf artifacts

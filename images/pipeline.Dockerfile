@@ -1,5 +1,5 @@
 # CPU image for the data and evaluation components. Build from the repo root:
-#   docker build -f images/pipeline.Dockerfile -t REGISTRY/taxi-mlops-pipeline:$(git rev-parse --short HEAD) .
+#   docker build -f images/pipeline.Dockerfile -t REGISTRY/tabml-pipeline:$(git rev-parse --short HEAD) .
 # Everything is installed from uv.lock at build time; nothing is pip-installed at run time.
 FROM python:3.11.7-slim-bookworm
 
@@ -18,14 +18,15 @@ WORKDIR /app
 # Dependencies first (cached layer), then the project itself.
 COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --frozen --no-dev --no-install-project
+COPY contracts ./contracts
 COPY components ./components
 COPY pipelines ./pipelines
-# The Pusher uses the registry layout and the KServe rollout from serving/.
-COPY serving/registry_layout ./serving/registry_layout
+# The Pusher uses the KServe rollout from serving/.
 COPY serving/rollout ./serving/rollout
-COPY configs ./configs
-COPY data ./data
-RUN uv sync --frozen --no-dev && python -c "import components, pipelines.config"
+# The examples' configs, schemas and data (relative paths in a config resolve against /app).
+COPY examples ./examples
+RUN uv sync --frozen --no-dev && python -c "import components, contracts.config, pipelines.training_pipeline"
 
-# Relative paths in configs (data/, configs/schemas/) resolve against /app.
+# Relative paths in configs (examples/...) resolve against /app. Your own module files: build
+# FROM this image and COPY them in (docs/user-code.md).
 USER 10001

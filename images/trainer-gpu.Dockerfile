@@ -1,7 +1,7 @@
 # GPU image for the Trainer: the pipeline environment plus TensorFlow's CUDA libraries
 # (tensorflow[and-cuda], the `gpu` extra in pyproject.toml, pinned in uv.lock). The NVIDIA
 # driver comes from the GKE / Vertex node. Build from the repo root:
-#   docker build -f images/trainer-gpu.Dockerfile -t REGISTRY/taxi-mlops-trainer-gpu:$(git rev-parse --short HEAD) .
+#   docker build -f images/trainer-gpu.Dockerfile -t REGISTRY/tabml-trainer-gpu:$(git rev-parse --short HEAD) .
 FROM python:3.11.7-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -18,13 +18,11 @@ RUN python -m pip install --no-cache-dir uv==0.13.9 \
 WORKDIR /app
 COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --frozen --no-dev --extra gpu --no-install-project
+COPY contracts ./contracts
 COPY components ./components
 COPY pipelines ./pipelines
-# The Pusher uses the registry layout and the KServe rollout from serving/.
-COPY serving/registry_layout ./serving/registry_layout
 COPY serving/rollout ./serving/rollout
-COPY configs ./configs
-COPY data ./data
-RUN uv sync --frozen --no-dev --extra gpu && python -c "import components, pipelines.config"
+COPY examples ./examples
+RUN uv sync --frozen --no-dev --extra gpu && python -c "import components, contracts.config, pipelines.training_pipeline"
 
 USER 10001
