@@ -381,8 +381,10 @@ class PipelineConfig(_Strict):
     @field_validator("features", mode="before")
     @classmethod
     def _plain_names(cls, value):
+        # A plain name, or an entry without a transform, is a raw input for the user's preprocessing_fn.
         if isinstance(value, list):
-            return [{"name": v} if isinstance(v, str) else v for v in value]
+            value = [{"name": v} if isinstance(v, str) else v for v in value]
+            return [v | {"transform": "none"} if isinstance(v, dict) and "transform" not in v else v for v in value]
         return value
 
     @model_validator(mode="after")

@@ -112,3 +112,38 @@ def evaluate(chain: Chain, config: PipelineConfig, root: Path, **inputs):
     return evaluator.run(config, evaluator.Inputs(examples=str(chain.examples), schema=str(chain.schema),
                                                   model=str(chain.model), **inputs),
                          evaluator.Outputs(evaluation=str(root / "evaluation"), blessing=str(root / "blessing")))
+
+
+def push(chain: Chain, config: PipelineConfig, blessing_dir: Path, out: Path, registry: str | Path = "",
+         git_commit: str = ""):
+    """The Pusher on a chain's model and a blessing."""
+    from components.pusher import executor as pusher
+
+    return pusher.run(config, pusher.Inputs(model=str(chain.model), blessing=str(blessing_dir), schema=str(chain.schema),
+                                            statistics=str(chain.statistics), model_registry=str(registry),
+                                            git_commit=git_commit),
+                      pusher.Outputs(pushed_model=str(out)))
+
+
+@pytest.fixture(scope="session")
+def penguins_chain(tmp_path_factory) -> Chain:
+    """The multiclass example (its whole data: 344 rows), through the Trainer."""
+    root = tmp_path_factory.mktemp("penguins")
+    return run_chain(example_config("penguins", root, model={"epochs": 15}), root)
+
+
+@pytest.fixture(scope="session")
+def mpg_chain(tmp_path_factory) -> Chain:
+    """The regression example (gzipped CSV, 406 rows), through the Trainer."""
+    root = tmp_path_factory.mktemp("auto_mpg")
+    return run_chain(example_config("auto_mpg", root, model={"epochs": 30}), root)
+
+
+@pytest.fixture(scope="session")
+def user_code_chain(tmp_path_factory) -> Chain:
+    """The penguins example with the user's module file (preprocessing_fn and run_fn)."""
+    root = tmp_path_factory.mktemp("user_code")
+    config = example_config("penguins_user_code", root, model={"epochs": 10})
+    data = config.model_dump(mode="json", exclude_none=True)
+    data["user_code"]["module_file"] = str(REPO / data["user_code"]["module_file"])
+    return run_chain(PipelineConfig.model_validate(data), root)

@@ -1,4 +1,6 @@
-"""StatisticsGen, SchemaGen and ExampleValidator on real taxi rows, clean and corrupted."""
+"""StatisticsGen, SchemaGen and ExampleValidator on real rows, clean and corrupted: blocking
+anomalies, new columns (a warning unless strict), distinct values that jump against the
+baseline model's training data."""
 
 from __future__ import annotations
 
@@ -7,10 +9,12 @@ import json
 import pytest
 import tensorflow_data_validation as tfdv
 
+from components.common.readers import SchemaError, load_schema
 from components.example_gen import executor as example_gen
 from components.example_validator import executor as validator
 from components.schema_gen import executor as schema_gen
 from components.statistics_gen import executor as statistics_gen
+from contracts.registry import TRAINING_STATS
 from tests.conftest import read_taxi, taxi_config
 
 SPLITS = ["train", "eval"]
@@ -27,45 +31,61 @@ def test_statistics_per_split(chain):
     assert "facets-overview" in html and len(html) > 10_000  # the stats travel base64-encoded inside
 
 
+def validate(config, statistics, schema, out, registry=""):
+    return validator.run(config, validator.Inputs(statistics=str(statistics), schema=str(schema),
+                                                  model_registry=str(registry)),
+                         validator.Outputs(anomalies=str(out / "anomalies"), anomalies_report=str(out / "report.md"),
+                                           anomalies_view=str(out / "report.html")))
+
+
 def test_curated_schema_is_used_and_clean_data_passes(chain, tmp_path):
-    schema = schema_gen.load_schema(str(chain.schema))
+    schema = load_schema(str(chain.schema))
     company = next(f for f in schema.feature if f.name == "company")
     assert not company.HasField("domain")  # the curation, not TFDV's inference
-    found = validator.run(str(chain.statistics), str(chain.schema), SPLITS, str(tmp_path / "anomalies"),
-                          markdown_path=str(tmp_path / "report.md"), html_path=str(tmp_path / "report.html"))
-    assert found == []
+    result = validate(chain.config, chain.statistics, chain.schema, tmp_path)
+    assert result.anomalies == [] and result.baseline_version is None
     assert (tmp_path / "anomalies" / "Split-eval" / "SchemaDiff.pb").exists()
     assert "No anomalies" in (tmp_path / "report.md").read_text()
 
 
 def test_inferred_schema_when_no_curated_one(chain, tmp_path):
     config = taxi_config(tmp_path, validation={"schema_path": ""})
-    schema = schema_gen.run(config, str(chain.statistics), str(tmp_path / "schema"))
+    result = gen_schema(config, chain.statistics, tmp_path / "schema")
+    assert result.origin == "inferred"
+    schema = load_schema(str(tmp_path / "schema"))
     assert {f.name for f in schema.feature} >= set(config.feature_names)
-    assert (tmp_path / "schema" / "schema.pbtxt").exists()
+
+
+def gen_schema(config, statistics, out):
+    return schema_gen.run(config, schema_gen.Inputs(statistics=str(statistics)), schema_gen.Outputs(schema=str(out)))
 
 
 def test_schema_must_fit_the_config(chain, tmp_path):
     config = taxi_config(tmp_path, features=[{"name": "company", "transform": "zscore"}])
-    with pytest.raises(schema_gen.SchemaError, match="'company' is BYTES but transform 'zscore' needs a number"):
-        schema_gen.run(config, str(chain.statistics), str(tmp_path / "s1"))
+    with pytest.raises(SchemaError, match="'company' is BYTES but transform 'zscore' needs a number"):
+        gen_schema(config, chain.statistics, tmp_path / "s1")
     config = taxi_config(tmp_path, features=[{"name": "no_such_column", "transform": "zscore"}])
-    with pytest.raises(schema_gen.SchemaError, match=r"no schema feature for configured feature\(s\) \['no_such_column'\]"):
-        schema_gen.run(config, str(chain.statistics), str(tmp_path / "s2"))
+    with pytest.raises(SchemaError, match=r"no schema feature for configured feature\(s\) \['no_such_column'\]"):
+        gen_schema(config, chain.statistics, tmp_path / "s2")
     config = taxi_config(tmp_path, validation={"schema_path": str(tmp_path / "missing.pbtxt")})
-    with pytest.raises(schema_gen.SchemaError, match="schema file not found"):
-        schema_gen.run(config, str(chain.statistics), str(tmp_path / "s3"))
+    with pytest.raises(SchemaError, match="schema file not found"):
+        gen_schema(config, chain.statistics, tmp_path / "s3")
 
 
-def validate_csv(tmp_path, frame, warn_only=None):
-    config = taxi_config(tmp_path)
+def statistics_of(config, tmp_path, frame):
     frame.to_csv(tmp_path / "input.csv", index=False)
-    example_gen.run(config, str(tmp_path / "examples"), source=str(tmp_path / "input.csv"))
-    statistics_gen.run(str(tmp_path / "examples"), SPLITS, str(tmp_path / "statistics"))
-    schema_gen.run(config, str(tmp_path / "statistics"), str(tmp_path / "schema"))
-    return validator.run(str(tmp_path / "statistics"), str(tmp_path / "schema"), SPLITS,
-                         str(tmp_path / "anomalies"), warn_only=warn_only,
-                         markdown_path=str(tmp_path / "report.md"), html_path=str(tmp_path / "report.html"))
+    example_gen.run(config, example_gen.Inputs(data_source=str(tmp_path / "input.csv")),
+                    example_gen.Outputs(examples=str(tmp_path / "examples")))
+    statistics_gen.run(config, statistics_gen.Inputs(examples=str(tmp_path / "examples")),
+                       statistics_gen.Outputs(statistics=str(tmp_path / "statistics")))
+    gen_schema(config, tmp_path / "statistics", tmp_path / "schema")
+    return tmp_path / "statistics"
+
+
+def validate_csv(tmp_path, frame, registry="", **validation):
+    config = taxi_config(tmp_path, validation=validation) if validation else taxi_config(tmp_path)
+    statistics = statistics_of(config, tmp_path, frame)
+    return validate(config, statistics, tmp_path / "schema", tmp_path, registry).anomalies
 
 
 def test_text_in_a_numeric_column_fails_naming_the_feature(tmp_path):
@@ -99,3 +119,40 @@ def test_warn_only_anomaly_types_do_not_block(tmp_path):
     with pytest.raises(validator.DataValidationError, match="payment_type"):
         (tmp_path / "strict").mkdir()
         validate_csv(tmp_path / "strict", rows)
+
+
+def test_a_column_the_schema_does_not_know_is_a_warning_unless_strict(tmp_path):
+    rows = read_taxi(1500)
+    rows["driver_rating"] = "5"
+    found = validate_csv(tmp_path, rows)
+    assert {(a.feature, tuple(a.types), a.blocking) for a in found} == {
+        ("driver_rating", ("SCHEMA_NEW_COLUMN",), False)}
+    assert "driver_rating" in (tmp_path / "report.md").read_text()  # listed in the report
+    (tmp_path / "strict").mkdir()
+    with pytest.raises(validator.DataValidationError, match="feature 'driver_rating': SCHEMA_NEW_COLUMN"):
+        validate_csv(tmp_path / "strict", rows, strict_columns=True)
+
+
+def test_distinct_values_that_jump_against_the_baseline_are_reported(tmp_path):
+    """The baseline model's training statistics sit in the registry beside it (the Pusher puts
+    them there); a run whose company names are mostly new is reported, naming the counts."""
+    rows = read_taxi(3000)
+    config = taxi_config(tmp_path)
+    (tmp_path / "before").mkdir()
+    baseline_stats = statistics_of(config, tmp_path / "before", rows)
+    version = tmp_path / "registry" / config.model_name / "1700000000"
+    (version / "training_stats").mkdir(parents=True)
+    (version / TRAINING_STATS).write_bytes((baseline_stats / "Split-train" / "FeatureStats.pb").read_bytes())
+    (version / "model_metadata.json").write_text("{}")
+    jumped = rows.copy()
+    jumped.loc[:1999, "company"] = [f"Company {i}" for i in range(2000)]  # 2,000 names never seen
+    (tmp_path / "after").mkdir()
+    found = validate_csv(tmp_path / "after", jumped, registry=tmp_path / "registry")
+    [growth] = [a for a in found if a.types == ["DISTINCT_VALUES_GROWTH"]]
+    assert growth.feature == "company" and not growth.blocking
+    before = next(f for f in tfdv.load_stats_binary(str(baseline_stats / "Split-train" / "FeatureStats.pb"))
+                  .datasets[0].features if f.path.step[0] == "company").string_stats.unique
+    assert f"the {before:,} in the training data of version 1700000000" in growth.description
+    # The same data against itself: nothing to report.
+    (tmp_path / "same").mkdir()
+    assert validate_csv(tmp_path / "same", rows, registry=tmp_path / "registry") == []

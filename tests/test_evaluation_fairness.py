@@ -15,10 +15,12 @@ import tensorflow as tf
 import tensorflow_model_analysis as tfma
 from sklearn.metrics import confusion_matrix
 
-from components.evaluator import executor as evaluator
-from components.pusher import executor as pusher
-from pipelines.config import FAIRNESS_METRICS, ConfigError, parse_config
-from tests.conftest import taxi_config
+from components.evaluator.checks import judge_fairness
+from components.evaluator.tfma_config import (fairness_metric_name, load_metrics, make_eval_config, slice_name,
+                                              tfma_validation_ok)
+from contracts.config import ConfigError, parse_config
+from contracts.metrics import FAIRNESS_RATES
+from tests.conftest import evaluate, push, taxi_config
 
 SLICES = [["payment_type"], ["trip_start_hour"], ["trip_start_hour", "payment_type"]]
 MIN_SLICE_SIZE = 5
@@ -39,8 +41,7 @@ def gate_config(chain, tmp_path, **gate):
 def fair(chain, tmp_path_factory):
     root = tmp_path_factory.mktemp("fair")
     config = gate_config(chain, root)
-    blessing = evaluator.run(config, str(chain.model / "Format-Serving"), str(chain.examples), str(chain.schema),
-                             str(root / "evaluation"), str(root / "blessing"))
+    blessing = evaluate(chain, config, root)
     return config, root, blessing
 
 
@@ -71,7 +72,7 @@ def independent_rates(chain, threshold=0.5):
         for spec in SLICES:
             if all(f in row for f in spec):
                 key = tuple(sorted((f, row[f]) for f in spec))  # TFMA orders a slice key's columns
-                members[evaluator.slice_name(key)].append(i)
+                members[slice_name(key)].append(i)
     nan = float("nan")
     rates = {}
     for name, idx in members.items():
@@ -91,7 +92,7 @@ def same(tfma_value, expected):
 def test_fairness_rates_per_slice_agree_with_scikit_learn(chain, fair):
     config, _, blessing = fair
     rates = independent_rates(chain)
-    name = lambda m: evaluator.fairness_metric_name(m, 0.5, config.evaluation.fairness_thresholds)  # noqa: E731
+    name = lambda m: fairness_metric_name(m, 0.5, config.evaluation.fairness_thresholds)  # noqa: E731
     assert name("false_positive_rate") == "fairness_indicators_metrics/false_positive_rate@0.5"
     checked = 0
     for slice_, (count, fpr, fnr, tpr, precision) in rates.items():
@@ -107,8 +108,7 @@ def test_fairness_rates_per_slice_agree_with_scikit_learn(chain, fair):
     assert checked > 20 and cross, "single-feature and cross slices are both checked"
     # Every rate FairnessIndicators computes, at every configured threshold, on every slice.
     for t in (0.3, 0.5):
-        assert all(evaluator.fairness_metric_name(m, t, [0.3, 0.5]) in blessing.overall_metrics
-                   for m in FAIRNESS_METRICS)
+        assert all(fairness_metric_name(m, t, [0.3, 0.5]) in blessing.overall_metrics for m in FAIRNESS_RATES)
 
 
 def test_small_slices_are_suppressed(chain, fair):
@@ -119,7 +119,7 @@ def test_small_slices_are_suppressed(chain, fair):
     assert set(blessing.suppressed_slices) == small
     assert not small & set(blessing.slice_metrics)
     # TFMA also reports 'Metric not found' on suppressed slices; the overall thresholds still hold.
-    assert blessing.checks[0].passed and evaluator.tfma_validation_ok(str(fair[1] / "evaluation"))
+    assert blessing.checks[0].passed and tfma_validation_ok(str(fair[1] / "evaluation"))
 
 
 def test_broken_fairness_gate_withholds_the_blessing_and_names_groups_and_gap(chain, fair, tmp_path):
@@ -145,31 +145,39 @@ def test_broken_fairness_gate_withholds_the_blessing_and_names_groups_and_gap(ch
     [reason] = saved["reasons"]
     assert f"trip_start_hour={gate['largest']}" in reason and f"trip_start_hour={gate['smallest']}" in reason
     assert f"{gate['gap']:.4f}" in reason
-    result = pusher.run(config, str(chain.model / "Format-Serving"), str(root / "blessing"),
-                        str(chain.schema / "schema.pbtxt"), str(tmp_path / "pushed"), registry=str(tmp_path / "reg"))
+    result = push(chain, config, root / "blessing", tmp_path / "pushed", tmp_path / "reg")
     assert not result.pushed and "fairness gate" in result.reason and not (tmp_path / "reg").exists()
 
 
 def test_a_gate_within_its_limit_passes(chain, fair):
     config, root, blessing = fair
-    metrics = evaluator.load_metrics(str(root / "evaluation"))
+    metrics = load_metrics(str(root / "evaluation"), [])
     gap = blessing.fairness_check.gap
-    wide = gate_config(chain, root, max_gap=gap + 1e-9).evaluation
-    check = evaluator.judge_fairness(metrics, wide.fairness_gate, wide.fairness_thresholds)
-    assert check.passed and check.gap == gap
-    # Fewer than two groups with enough examples: no gap to measure, nothing withheld.
-    lone = gate_config(chain, root, min_examples=10_000).evaluation
-    check = evaluator.judge_fairness(metrics, lone.fairness_gate, lone.fairness_thresholds)
-    assert check.passed and check.gap is None and not any(g.counted for g in check.groups)
+    check = judge_fairness(gate_config(chain, root, max_gap=gap + 1e-9), metrics)
+    assert check.passed and check.measured and check.gap == gap
     # No group at all (a feature the eval data lacks, e.g. a misspelled name): the gate fails.
-    missing = gate_config(chain, root, feature="trip_start_hr").evaluation
-    check = evaluator.judge_fairness(metrics, missing.fairness_gate, missing.fairness_thresholds)
+    check = judge_fairness(gate_config(chain, root, feature="trip_start_hr"), metrics)
     assert not check.passed and check.groups == []
+
+
+def test_a_gate_with_nothing_to_measure_withholds_the_blessing_by_default(chain, fair):
+    """Fewer than two groups with enough examples (seen with a one-class label): no gap was
+    measured, so by default the gate does not pass; when_unmeasurable: pass lets it through."""
+    _, root, _ = fair
+    metrics = load_metrics(str(root / "evaluation"), [])
+    check = judge_fairness(gate_config(chain, root, min_examples=10_000), metrics)
+    assert not check.passed and not check.measured and check.gap is None
+    assert check.groups and not any(g.counted for g in check.groups)
+    from components.evaluator.checks import fairness_reason
+
+    assert "nothing to measure: 0 of" in fairness_reason(check)
+    lenient = judge_fairness(gate_config(chain, root, min_examples=10_000, when_unmeasurable="pass"), metrics)
+    assert lenient.passed and not lenient.measured
 
 
 def test_eval_config_from_the_config(chain, tmp_path):
     config = taxi_config(tmp_path, evaluation={"confidence_intervals": True})
-    eval_config = evaluator.make_eval_config(config, config.evaluation.value_thresholds)
+    eval_config = make_eval_config(config, config.value_thresholds)
     assert eval_config.options.compute_confidence_intervals.value is True
     assert eval_config.options.min_slice_size.value == config.evaluation.min_slice_size == 20
     slices = [list(s.feature_keys) for s in eval_config.slicing_specs]
@@ -177,7 +185,7 @@ def test_eval_config_from_the_config(chain, tmp_path):
     assert [m.name for m in eval_config.model_specs] == ["candidate"]  # no baseline: no change thresholds
     fairness = [m for m in eval_config.metrics_specs[0].metrics if m.class_name == "FairnessIndicators"]
     assert json.loads(fairness[0].config) == {"thresholds": [0.3, 0.5, 0.7]}
-    with_baseline = evaluator.make_eval_config(config, config.evaluation.value_thresholds, with_baseline=True)
+    with_baseline = make_eval_config(config, config.value_thresholds, with_baseline=True)
     assert [(m.name, m.is_baseline) for m in with_baseline.model_specs] == [("candidate", False), ("baseline", True)]
     auc = next(m for m in with_baseline.metrics_specs[0].metrics if m.class_name == "AUC")
     change = auc.per_slice_thresholds[1].threshold.change_threshold
@@ -187,17 +195,17 @@ def test_eval_config_from_the_config(chain, tmp_path):
 def test_fairness_config_is_validated(tmp_path):
     from fairness_indicators.fairness_indicators_metrics import FAIRNESS_INDICATORS_SUB_METRICS
 
-    assert FAIRNESS_METRICS == FAIRNESS_INDICATORS_SUB_METRICS
+    assert FAIRNESS_RATES == FAIRNESS_INDICATORS_SUB_METRICS
     data = taxi_config(tmp_path).model_dump(mode="json", exclude_none=True)
     data["evaluation"]["fairness_gate"]["threshold"] = 0.55
-    with pytest.raises(ConfigError, match="fairness_gate.threshold 0.55 is not one of fairness_thresholds"):
+    with pytest.raises(ConfigError, match="fairness_gate.threshold 0.55 is not one of evaluation.fairness_thresholds"):
         parse_config(data)
     data["evaluation"]["fairness_gate"] = {"feature": "company", "metric": "fnr", "max_gap": 0.1}
-    with pytest.raises(ConfigError, match="evaluation.fairness_gate.metric"):
+    with pytest.raises(ConfigError, match="evaluation.fairness_gate.metric: 'fnr' is not a Fairness Indicators rate"):
         parse_config(data)
     data["evaluation"]["fairness_gate"] = None
     data["evaluation"]["change_thresholds"] = {"AUCC": {"absolute": -0.01}}
-    with pytest.raises(ConfigError, match=r"unknown metric\(s\) \['AUCC'\]"):
+    with pytest.raises(ConfigError, match=r"evaluation.change_thresholds: \['AUCC'\] are not binary metrics"):
         parse_config(data)
 
 
@@ -208,8 +216,7 @@ def test_bootstrap_confidence_intervals(chain, tmp_path):
     data["evaluation"] = {"slices": [["payment_type"]], "confidence_intervals": True,
                           "value_thresholds": {"AUC": {"lower_bound": 0.6}}}
     data["push"]["registry"] = str(tmp_path / "registry")
-    blessing = evaluator.run(parse_config(data), str(chain.model / "Format-Serving"), str(chain.examples),
-                             str(chain.schema), str(tmp_path / "evaluation"), str(tmp_path / "blessing"))
+    blessing = evaluate(chain, parse_config(data), tmp_path)
     assert blessing.blessed
     lower, upper = blessing.intervals["Overall"]["auc"]
     assert lower < upper and lower <= blessing.overall_metrics["auc"] <= upper

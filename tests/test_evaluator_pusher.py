@@ -11,17 +11,17 @@ import tensorflow as tf
 import tensorflow_model_analysis as tfma
 from sklearn.metrics import roc_auc_score
 
-from components.evaluator import executor as evaluator
 from components.pusher import executor as pusher
-from pipelines.config import Threshold
+from contracts.artifacts import is_blessed
+from contracts.config import Threshold
+from contracts.registry import TRAINING_STATS, complete_versions, latest_version, model_base
+from tests.conftest import evaluate, push
 
 
 @pytest.fixture(scope="module")
 def evaluated(chain, tmp_path_factory):
     root = tmp_path_factory.mktemp("eval")
-    blessing = evaluator.run(chain.config, str(chain.model / "Format-Serving"), str(chain.examples),
-                             str(chain.schema), str(root / "evaluation"), str(root / "blessing"),
-                             thresholds={"AUC": Threshold(lower_bound=0.6)})
+    blessing = evaluate(chain, chain.config, root, value_thresholds={"AUC": Threshold(lower_bound=0.6)})
     return root, blessing
 
 
@@ -65,20 +65,20 @@ def test_blessing_files_and_checks(evaluated):
     assert saved["decision"] == "BLESSED"
     assert saved["checks"] == [{"metric": "AUC", "value": blessing.overall_metrics["auc"],
                                 "lower_bound": 0.6, "upper_bound": None, "passed": True}]
-    assert evaluator.is_blessed(str(root / "blessing"))
+    assert is_blessed(str(root / "blessing"))
+    assert saved["task"] == "binary" and saved["label"]["name"] == "big_tipper"
+    assert saved["data"]["source"] == str(chain.csv) and saved["data"]["rows_read"] == 3000
 
 
 def test_unmet_threshold_is_not_blessed_and_not_pushed(chain, tmp_path):
-    blessing = evaluator.run(chain.config, str(chain.model / "Format-Serving"), str(chain.examples),
-                             str(chain.schema), str(tmp_path / "evaluation"), str(tmp_path / "blessing"),
-                             thresholds={"AUC": Threshold(lower_bound=0.999), "Calibration": Threshold(upper_bound=5)})
+    blessing = evaluate(chain, chain.config, tmp_path, value_thresholds={
+        "AUC": Threshold(lower_bound=0.999), "Calibration": Threshold(upper_bound=5)})
     assert not blessing.blessed
     assert [c.passed for c in blessing.checks] == [False, True]  # sorted: AUC, Calibration
     assert blessing.reasons and blessing.reasons[0].startswith("AUC = ")
     assert (tmp_path / "blessing" / "NOT_BLESSED").exists()
     registry = tmp_path / "registry"
-    result = pusher.run(chain.config, str(chain.model / "Format-Serving"), str(tmp_path / "blessing"),
-                        str(chain.schema / "schema.pbtxt"), str(tmp_path / "pushed"), registry=str(registry))
+    result = push(chain, chain.config, tmp_path / "blessing", tmp_path / "pushed", registry)
     assert not result.pushed and "not blessed: AUC = " in result.reason
     assert not registry.exists()
     assert json.loads((tmp_path / "pushed" / "push_result.json").read_text())["pushed"] is False
@@ -87,11 +87,8 @@ def test_unmet_threshold_is_not_blessed_and_not_pushed(chain, tmp_path):
 def test_blessed_model_is_pushed_with_metadata(chain, evaluated, tmp_path):
     root, blessing = evaluated
     registry = tmp_path / "registry"
-    first = pusher.run(chain.config, str(chain.model / "Format-Serving"), str(root / "blessing"),
-                       str(chain.schema / "schema.pbtxt"), str(tmp_path / "p1"), registry=str(registry),
-                       git_commit="abc123")
-    second = pusher.run(chain.config, str(chain.model / "Format-Serving"), str(root / "blessing"),
-                        str(chain.schema / "schema.pbtxt"), str(tmp_path / "p2"), registry=str(registry))
+    first = push(chain, chain.config, root / "blessing", tmp_path / "p1", registry, git_commit="abc123")
+    second = push(chain, chain.config, root / "blessing", tmp_path / "p2", registry)
     assert first.pushed and second.pushed and second.version > first.version
     base = registry / chain.config.model_name
     assert sorted(os.listdir(base)) == sorted([str(first.version), str(second.version)])  # no staging left
@@ -99,8 +96,11 @@ def test_blessed_model_is_pushed_with_metadata(chain, evaluated, tmp_path):
     assert meta["metrics"]["auc"] == pytest.approx(blessing.overall_metrics["auc"])
     assert meta["git_commit"] == "abc123" and meta["config_sha256"] == chain.config.fingerprint()
     assert meta["schema_sha256"] == pusher.file_sha256(str(chain.schema / "schema.pbtxt"))
-    assert meta["data_source"] == chain.config.data.source and meta["version"] == first.version
-    assert pusher.latest_version(str(registry), chain.config.model_name)[0] == second.version
+    assert meta["data_source"] == str(chain.csv) and meta["version"] == first.version
+    assert meta["task"] == "binary" and meta["label"]["class_counts"]["train"]["positive"] > 0
+    # The train split's statistics travel with the model (later runs compare against them).
+    assert (base / str(first.version) / TRAINING_STATS).exists()
+    assert latest_version(str(registry), chain.config.model_name).version == second.version
     loaded = tf.saved_model.load(str(base / str(second.version)))
     assert set(loaded.signatures) == {"serving_default", "serving_raw"}
 
@@ -110,8 +110,7 @@ def test_versions_never_go_below_an_existing_one(chain, evaluated, tmp_path):
     future = tmp_path / "registry" / chain.config.model_name / "9999999999"
     future.mkdir(parents=True)
     (future / "model_metadata.json").write_text("{}")
-    result = pusher.run(chain.config, str(chain.model / "Format-Serving"), str(root / "blessing"),
-                        str(chain.schema / "schema.pbtxt"), str(tmp_path / "p"), registry=str(tmp_path / "registry"))
+    result = push(chain, chain.config, root / "blessing", tmp_path / "p", tmp_path / "registry")
     assert result.version == 10_000_000_000
 
 
@@ -137,18 +136,16 @@ def test_failed_local_push_leaves_nothing(chain, evaluated, tmp_path, monkeypatc
     monkeypatch.setattr(shutil, "copytree", copytree)
     registry = tmp_path / "registry"
     with pytest.raises(OSError, match="No space left"):
-        pusher.run(chain.config, str(chain.model / "Format-Serving"), str(root / "blessing"),
-                   str(chain.schema / "schema.pbtxt"), str(tmp_path / "p"), registry=str(registry))
+        push(chain, chain.config, root / "blessing", tmp_path / "p", registry)
     assert os.listdir(registry / chain.config.model_name) == []
-    assert pusher.list_versions(str(registry), chain.config.model_name) == []
+    assert complete_versions(model_base(str(registry), chain.config.model_name)) == []
 
 
 def test_failed_object_store_push_leaves_no_version_directory(chain, evaluated, monkeypatch, tmp_path):
     """ram:// is TensorFlow's in-memory filesystem: the same no-rename code path as gs://."""
     root, _ = evaluated
     registry = f"ram://registry-{os.getpid()}"
-    ok = pusher.run(chain.config, str(chain.model / "Format-Serving"), str(root / "blessing"),
-                    str(chain.schema / "schema.pbtxt"), str(tmp_path / "p1"), registry=registry)
+    ok = push(chain, chain.config, root / "blessing", tmp_path / "p1", registry)
     assert ok.pushed and tf.io.gfile.exists(f"{ok.destination}/saved_model.pb")
     real_copy = tf.io.gfile.copy
     calls = {"n": 0}
@@ -161,7 +158,6 @@ def test_failed_object_store_push_leaves_no_version_directory(chain, evaluated, 
 
     monkeypatch.setattr(tf.io.gfile, "copy", failing_copy)
     with pytest.raises(tf.errors.UnavailableError):
-        pusher.run(chain.config, str(chain.model / "Format-Serving"), str(root / "blessing"),
-                   str(chain.schema / "schema.pbtxt"), str(tmp_path / "p2"), registry=registry)
+        push(chain, chain.config, root / "blessing", tmp_path / "p2", registry)
     base = f"{registry}/{chain.config.model_name}"
     assert [n.rstrip("/") for n in tf.io.gfile.listdir(base)] == [str(ok.version)]

@@ -12,12 +12,13 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from components.schema_gen.executor import load_schema
+from components.common.readers import load_schema
 from tests.conftest import read_taxi
 
 
 def test_transform_layout_and_features(chain):
-    for sub in ("transform_fn/saved_model.pb", "transformed_metadata/schema.pbtxt", "metadata/schema.pbtxt"):
+    for sub in ("transform_fn/saved_model.pb", "transformed_metadata/schema.pbtxt", "metadata/schema.pbtxt",
+                "label.json"):
         assert (chain.transform_graph / sub).exists(), sub
     output = tft.TFTransformOutput(str(chain.transform_graph))
     spec = output.transformed_feature_spec()
@@ -37,7 +38,7 @@ def test_transform_layout_and_features(chain):
 
 def test_trainer_outputs(chain):
     result = chain.train_result
-    assert result.strategy in ("_DefaultDistributionStrategy", "MirroredStrategy")
+    assert result.strategy in ("_DefaultDistributionStrategy", "MirroredStrategy") and result.run_fn == "generated"
     assert result.final_metrics["val_auc"] > 0.8
     assert result.examples_per_second > 0
     saved = json.loads((chain.model_run / "train_result.json").read_text())

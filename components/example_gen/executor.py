@@ -425,10 +425,12 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
 
 def _finish(config, result: Result, counts, values, seen_values, unseen, classes, source) -> None:
     spec = config.label
-    if result.rows_read and result.rows_without_label == result.rows_read:
+    if not result.rows_read:
+        raise InputDataError(f"{source}: no data rows (a header only)")
+    if result.rows_without_label == result.rows_read:
         raise InputDataError(f"{source}: label column '{spec.name}' is empty in every one of the "
                              f"{result.rows_read} rows")
-    if spec.ratio and result.rows_read and result.undefined_ratio_rows == result.rows_read:
+    if spec.ratio and result.undefined_ratio_rows == result.rows_read:
         raise InputDataError(f"{source}: label '{spec.name}' is undefined in every row: "
                              f"'{spec.ratio.denominator}' or '{spec.ratio.numerator}' is empty, zero or negative "
                              f"in all {result.rows_read} rows")

@@ -1,4 +1,4 @@
-"""KServe custom predictor for the taxi-mlops pushed SavedModel.
+"""KServe custom predictor for tabml's pushed SavedModels (binary, multiclass, regression).
 
 Serves the `serving_raw` signature (one named [batch] tensor per raw feature) over KServe's
 v1 (`/v1/models/<name>:predict`) and v2 / Open Inference Protocol (`/v2/models/<name>/infer`)

@@ -10,7 +10,7 @@ Rules (the same for v1 and v2):
     A missing key or a JSON null is rejected (not silently filled), naming the feature.
   - int64 features take JSON integers (an integral float such as 3.0 is accepted), float32
     features take JSON numbers, string features take JSON strings. Booleans are rejected.
-  - keys that are not features of the model (e.g. `tips`, the label's numerator) are ignored.
+  - keys that are not features of the model (e.g. the label, or an id column) are ignored.
   - a batch holds 1..max_batch_size instances.
 """
 

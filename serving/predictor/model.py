@@ -1,8 +1,9 @@
-"""TaxiModel: a kserve.Model that serves the pushed SavedModel's `serving_raw` signature.
+"""TabularModel: a kserve.Model that serves a pushed tabml SavedModel's `serving_raw` signature,
+for binary classification, multiclass classification and regression (predictor/tasks.py).
 
 preprocess  parses and checks the payload (v1 dict or v2 InferRequest) -> Batch, or a 400
 predict     runs `serving_raw` on the batch (in the server's thread pool; TF releases the GIL)
-postprocess builds the v1 / v2 response and writes the request log lines
+postprocess builds the task's v1 / v2 response and writes the request log lines
 """
 
 from __future__ import annotations
@@ -18,26 +19,48 @@ import tensorflow as tf
 from kserve import Model
 from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+
+from contracts.signatures import CLASSES, SERVING_RAW
 
 from . import features as F
+from . import tasks as T
 from .model_dir import resolve
 from .request_log import RequestLogger
 
-log = logging.getLogger("taxi_serving")
+log = logging.getLogger("tabml.predictor")
 
-RAW_SIGNATURE = "serving_raw"
-OUTPUT_KEY = "probabilities"
 DEFAULT_MAX_BATCH_SIZE = 1024
 
 # Added to KServe's own request_{preprocess,predict,postprocess}_seconds on /metrics.
-REJECTED = Counter("taxi_serving_rejected_requests", "requests answered with 400 by the predictor",
+REJECTED = Counter("tabml_predictor_rejected_requests", "requests answered with 400 by the predictor",
                    ["model_name", "protocol"])
-INSTANCES = Counter("taxi_serving_instances", "instances predicted", ["model_name", "model_version"])
-PREDICTION = Histogram("taxi_serving_prediction", "predicted probability per instance",
-                       ["model_name", "model_version"], buckets=[i / 10 for i in range(1, 11)])
-MODEL_INFO = Gauge("taxi_serving_model_info", "1 for the model version being served",
-                   ["model_name", "model_version", "path"])
+INSTANCES = Counter("tabml_predictor_instances", "instances predicted", ["model_name", "model_version"])
+PROBABILITY = Histogram("tabml_predictor_probability",
+                        "per instance: the positive-class probability (binary) or the top class's "
+                        "probability (multiclass)", ["model_name", "model_version"], buckets=T.PROBABILITY_BUCKETS)
+PREDICTED_CLASS = Counter("tabml_predictor_predicted_class", "instances per predicted (argmax) class (multiclass)",
+                          ["model_name", "model_version", "class_name"])
+MODEL_INFO = Gauge("tabml_predictor_model_info", "1 for the model version being served",
+                   ["model_name", "model_version", "task", "path"])
+VALUE_METRIC = "tabml_predictor_value"
+_value_histogram: tuple[tuple[float, ...], Histogram] | None = None
+
+
+def value_histogram(buckets: tuple[float, ...]) -> Histogram:
+    """Regression: the predicted values' histogram. Its buckets follow the served model's label
+    range (tasks.regression_buckets), so it is made when a regression model loads (one model
+    per server process; a later model with other buckets replaces it)."""
+    global _value_histogram
+    buckets = tuple(float(b) for b in buckets)
+    if _value_histogram is not None:
+        if _value_histogram[0] == buckets:
+            return _value_histogram[1]
+        REGISTRY.unregister(_value_histogram[1])
+    histogram = Histogram(VALUE_METRIC, "predicted value per instance (regression)",
+                          ["model_name", "model_version"], buckets=buckets)
+    _value_histogram = (buckets, histogram)
+    return histogram
 
 
 @dataclass
@@ -46,7 +69,7 @@ class Batch:
     request_id: str
     arrays: dict[str, np.ndarray]
     features: list[dict]                # per instance, as logged
-    probabilities: np.ndarray | None = None
+    outputs: dict[str, np.ndarray] = field(default_factory=dict)  # the signature's, by name
     requested_outputs: list = field(default_factory=list)
 
 
@@ -57,7 +80,7 @@ def _parse_json(body):
         raise InvalidInput(f"malformed JSON: {e}") from None
 
 
-class TaxiModel(Model):
+class TabularModel(Model):
     def __init__(self, name: str, model_path: str, *, max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
                  request_log: str | None = None):
         super().__init__(name, return_response_headers=True)
@@ -69,27 +92,44 @@ class TaxiModel(Model):
         self.version_dir = ""
         self.metadata: dict = {}
         self.specs: list[F.FeatureSpec] = []
+        self.head: T.Head | None = None
+        self._histogram: Histogram = PROBABILITY
         self._loaded = None
         self._fn = None
+
+    @property
+    def task(self) -> str:
+        return self.head.task if self.head else ""
 
     # -- loading ---------------------------------------------------------------------------
     def load(self) -> bool:
         resolved = resolve(self.model_path)
         self.version_dir, self.version, self.metadata = resolved.path, resolved.version, resolved.metadata
         self._loaded = tf.saved_model.load(self.version_dir)
-        if RAW_SIGNATURE not in self._loaded.signatures:
-            raise ValueError(f"{self.version_dir} has no '{RAW_SIGNATURE}' signature "
+        if SERVING_RAW not in self._loaded.signatures:
+            raise ValueError(f"{self.version_dir} has no '{SERVING_RAW}' signature "
                              f"(has: {sorted(self._loaded.signatures)})")
-        self._fn = self._loaded.signatures[RAW_SIGNATURE]
-        if OUTPUT_KEY not in self._fn.structured_outputs:
-            raise ValueError(f"'{RAW_SIGNATURE}' of {self.version_dir} has no output '{OUTPUT_KEY}'")
+        self._fn = self._loaded.signatures[SERVING_RAW]
+        try:
+            self.head = T.head_for(self.metadata, self._fn.structured_outputs)
+        except ValueError as e:
+            raise ValueError(f"'{SERVING_RAW}' of {self.version_dir}: {e}") from None
         self.specs = F.specs_from_signature(self._fn)
-        # Warm up (traces the graph) so that the first request is not the slow one.
-        self.infer({s.name: np.asarray([s.fill], dtype=F.NUMPY[s.kind]) for s in self.specs})
+        # Warm up (traces the graph) so that the first request is not the slow one; it also
+        # gives a multiclass model's class names.
+        warm = self.infer({s.name: np.asarray([s.fill], dtype=F.NUMPY[s.kind]) for s in self.specs})
+        if isinstance(self.head, T.MulticlassHead):
+            self.head.classes = [c.decode("utf-8") for c in warm[CLASSES][0]]
+            recorded = (self.metadata.get("label") or {}).get("classes")
+            if recorded and list(recorded) != self.head.classes:
+                raise ValueError(f"{self.version_dir}: the model's '{CLASSES}' output is {self.head.classes}, "
+                                 f"but model_metadata.json's label.classes is {recorded}")
+        if isinstance(self.head, T.RegressionHead):
+            self._histogram = value_histogram(T.regression_buckets(self.metadata))
         self.request_logger = RequestLogger(self.request_log_path, self.name)
-        MODEL_INFO.labels(self.name, self.version, self.version_dir).set(1)
-        log.info("serving %s version %s from %s (%d features, max batch %d, request log %s)",
-                 self.name, self.version, self.version_dir, len(self.specs), self.max_batch_size,
+        MODEL_INFO.labels(self.name, self.version, self.task, self.version_dir).set(1)
+        log.info("serving %s version %s (%s) from %s (%d features, max batch %d, request log %s)",
+                 self.name, self.version, self.task, self.version_dir, len(self.specs), self.max_batch_size,
                  self.request_logger.path or "off")
         self.ready = True
         return self.ready
@@ -99,19 +139,24 @@ class TaxiModel(Model):
             self.request_logger.close()
         super().stop()
 
-    def infer(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
-        """`serving_raw` on one batch of columns -> probabilities, float32 [batch]."""
+    def infer(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """`serving_raw` on one batch of columns -> the task's outputs as numpy arrays."""
         outputs = self._fn(**{name: tf.constant(value) for name, value in arrays.items()})
-        return outputs[OUTPUT_KEY].numpy().reshape(-1)
+        return {name: outputs[name].numpy() for name in self.head.names}
 
     # -- metadata (v2 /v2/models/<name>) ------------------------------------------------------
     def get_input_types(self):
         return [{"name": s.name, "datatype": F.V2_DATATYPE[s.kind], "shape": [-1]} for s in self.specs]
 
     def get_output_types(self):
-        return [{"name": OUTPUT_KEY, "datatype": "FP32", "shape": [-1]}]
+        return self.head.output_types() if self.head else []
 
     # -- request path ------------------------------------------------------------------------
+    def _reject(self, request_id: str, protocol: str, error: str) -> None:
+        REJECTED.labels(self.name, protocol).inc()
+        self.request_logger.rejected(request_id=request_id, model_name=self.name,
+                                     model_version=self.version, protocol=protocol, error=error)
+
     async def preprocess(self, payload, headers=None):
         headers = headers or {}
         protocol = "v2" if isinstance(payload, InferRequest) else "v1"
@@ -126,45 +171,50 @@ class TaxiModel(Model):
             else:
                 arrays, rows = F.from_v1(self.specs, payload, self.max_batch_size)
         except InvalidInput as e:
-            REJECTED.labels(self.name, protocol).inc()
-            self.request_logger.rejected(request_id=request_id, model_name=self.name,
-                                         model_version=self.version, protocol=protocol, error=str(e))
+            self._reject(request_id, protocol, str(e))
             raise
         requested = list(payload.request_outputs or []) if protocol == "v2" else []
         for out in requested:
-            if out.name != OUTPUT_KEY:
-                REJECTED.labels(self.name, protocol).inc()
-                error = f"unknown output '{out.name}'; this model has '{OUTPUT_KEY}'"
-                self.request_logger.rejected(request_id=request_id, model_name=self.name,
-                                             model_version=self.version, protocol=protocol, error=error)
+            if out.name not in self.head.names:
+                have = ", ".join(f"'{n}'" for n in self.head.names)
+                error = f"unknown output '{out.name}'; this {self.task} model's outputs are {have}"
+                self._reject(request_id, protocol, error)
                 raise InvalidInput(error)
         return Batch(protocol, request_id, arrays, rows, requested_outputs=requested)
 
     async def predict(self, payload: Batch, headers=None, response_headers=None) -> Batch:
         loop = asyncio.get_running_loop()
-        payload.probabilities = await loop.run_in_executor(None, self.infer, payload.arrays)
+        payload.outputs = await loop.run_in_executor(None, self.infer, payload.arrays)
         return payload
 
+    def _observe(self, outputs: dict[str, np.ndarray], n: int) -> None:
+        INSTANCES.labels(self.name, self.version).inc(n)
+        hist = self._histogram.labels(self.name, self.version)
+        for value in self.head.observed(outputs):
+            hist.observe(float(value))
+        if isinstance(self.head, T.MulticlassHead):
+            for name in self.head.top_classes(outputs):
+                PREDICTED_CLASS.labels(self.name, self.version, name).inc()
+
     async def postprocess(self, result: Batch, headers=None, response_headers=None):
-        probs = result.probabilities.astype(np.float32)
-        as_list = [float(p) for p in probs]
+        predictions = self.head.v1(result.outputs)
         # Written before the response (a logged request is never lost), but on a worker thread:
         # a slow log sink must not stall the event loop that serves every other request.
         await asyncio.to_thread(self.request_logger.predictions, request_id=result.request_id,
-                                model_name=self.name, model_version=self.version,
-                                protocol=result.protocol, features=result.features, predictions=as_list)
-        INSTANCES.labels(self.name, self.version).inc(len(as_list))
-        hist = PREDICTION.labels(self.name, self.version)
-        for p in as_list:
-            hist.observe(p)
+                                model_name=self.name, model_version=self.version, task=self.task,
+                                protocol=result.protocol, features=result.features, predictions=predictions)
+        self._observe(result.outputs, len(predictions))
         if response_headers is not None:
             response_headers["x-request-id"] = result.request_id
             response_headers["x-model-version"] = self.version
         if result.protocol == "v1":
-            return {"predictions": as_list, "model_name": self.name, "model_version": self.version}
-        output = InferOutput(name=OUTPUT_KEY, shape=[len(as_list)], datatype="FP32")
+            return {"predictions": predictions, "model_name": self.name, "model_version": self.version}
         binary = bool(result.requested_outputs and result.requested_outputs[0].binary_data)
-        output.set_data_from_numpy(probs, binary_data=binary)
+        outputs = []
+        for name, (datatype, array) in self.head.v2(result.outputs).items():
+            output = InferOutput(name=name, shape=list(array.shape), datatype=datatype)
+            output.set_data_from_numpy(array, binary_data=binary)
+            outputs.append(output)
         return InferResponse(response_id=result.request_id, model_name=self.name,
-                             model_version=self.version, infer_outputs=[output],
+                             model_version=self.version, infer_outputs=outputs,
                              use_binary_outputs=binary, requested_outputs=result.requested_outputs or None)

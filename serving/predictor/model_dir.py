@@ -4,7 +4,7 @@ A path is either a version directory (`<registry>/<model_name>/<version>/`, hold
 `saved_model.pb`) or a model base path (`<registry>/<model_name>/`): then the highest numeric
 version that holds `model_metadata.json` is served. The Pusher writes that file last, so a
 version without it is incomplete (a push in progress, or a failed one) and is skipped, the
-rule both sides take from `registry_layout`.
+rule both sides take from `contracts.registry`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import tensorflow as tf
 
-from registry_layout import METADATA_FILE, complete_versions  # noqa: F401 (re-exported)
+from contracts.registry import METADATA_FILE, complete_versions
 
 SAVED_MODEL_FILE = "saved_model.pb"
 

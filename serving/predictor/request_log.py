@@ -2,8 +2,12 @@
 
 One line per predicted instance:
   {"timestamp": "2026-11-22T09:30:00.123Z", "request_id": "...", "model_name": "...",
-   "model_version": "1795336860", "protocol": "v1", "index": 0, "batch_size": 2,
+   "model_version": "1795336860", "task": "binary", "protocol": "v1", "index": 0, "batch_size": 2,
    "features": {...raw features as served...}, "prediction": 0.137}
+where "prediction" is the instance's item of the v1 answer, whatever the protocol:
+  binary      the positive-class probability, 0.137
+  multiclass  {"class": "Adelie", "probabilities": {"Adelie": 0.91, "Chinstrap": 0.06, "Gentoo": 0.03}}
+  regression  the predicted value, 23.4
 and one line per rejected request (status 400), with "error" instead of features/prediction.
 
 `path` is "-" (standard output: on GKE, Cloud Logging then stores each line as a structured
@@ -61,12 +65,12 @@ class RequestLogger:
             self._file.write(text)
             self._file.flush()
 
-    def predictions(self, *, request_id: str, model_name: str, model_version: str, protocol: str,
-                    features: list[dict], predictions: list[float]) -> None:
+    def predictions(self, *, request_id: str, model_name: str, model_version: str, task: str, protocol: str,
+                    features: list[dict], predictions: list) -> None:
         ts = _now()
         n = len(predictions)
         self._write([{"timestamp": ts, "request_id": request_id, "model_name": model_name,
-                      "model_version": model_version, "protocol": protocol, "index": i,
+                      "model_version": model_version, "task": task, "protocol": protocol, "index": i,
                       "batch_size": n, "features": f, "prediction": p}
                      for i, (f, p) in enumerate(zip(features, predictions))])
 

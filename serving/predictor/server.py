@@ -1,16 +1,17 @@
 """Command line: serve a pushed model with KServe's model server.
 
-    taxi-serve --model_dir artifacts/registry/chicago_taxi_big_tipper          # latest version
-    taxi-serve --model_dir /mnt/models --model_name chicago_taxi_big_tipper    # in the image
+    tabml-serve --model_dir artifacts/registry/<model_name>                 # latest version
+    tabml-serve --model_dir /mnt/models --model_name <model_name>           # in the image
 
 Takes every kserve.ModelServer option (--http_port, --grpc_port, --enable_grpc, --workers, ...)
 plus the ones below. Endpoints (all KServe's own, on --http_port):
   GET  /                                   liveness  {"status": "alive"}
   GET  /v2/health/live, /v2/health/ready   server liveness / readiness
   GET  /v1/models/<name>, /v2/models/<name>/ready   model readiness
-  GET  /v2/models/<name>                   model metadata (inputs, datatypes)
+  GET  /v2/models/<name>                   model metadata (inputs, the task's outputs)
   POST /v1/models/<name>:predict           {"instances": [{raw features}, ...]}
   POST /v2/models/<name>/infer             Open Inference Protocol, one input per feature
+The answers per task (binary, multiclass, regression): predictor/tasks.py.
   GET  /metrics                            Prometheus
 """
 
@@ -29,7 +30,7 @@ from kserve import model_server as kms
 from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
 from kserve.protocol.rest.server import RESTServer
 
-from .model import DEFAULT_MAX_BATCH_SIZE, TaxiModel
+from .model import DEFAULT_MAX_BATCH_SIZE, TabularModel
 from .model_dir import resolve
 
 DEFAULT_MODEL_NAME = "model"  # kserve's own default for --model_name
@@ -37,8 +38,8 @@ DEFAULT_MODEL_NAME = "model"  # kserve's own default for --model_name
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="taxi-serve", parents=[kms.parser],
-        description="Serve a pushed taxi-mlops SavedModel (serving_raw) with KServe.")
+        prog="tabml-serve", parents=[kms.parser],
+        description="Serve a pushed tabml SavedModel (serving_raw; binary, multiclass or regression) with KServe.")
     parser.add_argument("--model_dir", default=os.environ.get("MODEL_DIR", "/mnt/models"),
                         help="a version directory, or a model base path <registry>/<model_name> "
                              "(the highest version with model_metadata.json is served); local or gs://. "
@@ -66,7 +67,7 @@ async def _validation_error_as_400(_, exc: RequestValidationError):
     return JSONResponse(status_code=HTTPStatus.BAD_REQUEST, content={"error": message})
 
 
-class TaxiModelServer(kserve.ModelServer):
+class TabularModelServer(kserve.ModelServer):
     """kserve.ModelServer whose single-process REST server binds `host` (KServe binds 0.0.0.0)."""
 
     def __init__(self, host: str = "0.0.0.0", **kwargs):
@@ -104,10 +105,10 @@ def main(argv: list[str] | None = None) -> None:
     name = args.model_name
     if name == DEFAULT_MODEL_NAME:  # not given: the name the Pusher recorded
         name = resolve(args.model_dir).metadata.get("model_name") or DEFAULT_MODEL_NAME
-    model = TaxiModel(name, args.model_dir, max_batch_size=args.max_batch_size,
-                      request_log=args.request_log or None)
+    model = TabularModel(name, args.model_dir, max_batch_size=args.max_batch_size,
+                         request_log=args.request_log or None)
     model.load()
-    TaxiModelServer(host=args.host, http_port=args.http_port, grpc_port=args.grpc_port,
+    TabularModelServer(host=args.host, http_port=args.http_port, grpc_port=args.grpc_port,
                     workers=args.workers, max_threads=args.max_threads,
                     max_asyncio_workers=args.max_asyncio_workers, enable_grpc=args.enable_grpc,
                     enable_docs_url=args.enable_docs_url,

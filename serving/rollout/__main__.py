@@ -1,9 +1,9 @@
-"""taxi-rollout deploy|promote|rollback: canary rollouts of the taxi InferenceService.
+"""tabml-rollout deploy|promote|rollback: canary rollouts of a model's InferenceService.
 
-    taxi-rollout deploy   --namespace taxi-prod --name chicago-taxi-big-tipper-raw \
-                          --storage-uri gs://BUCKET/registry/chicago_taxi_big_tipper/1795336860 --canary-percent 10
-    taxi-rollout promote  --namespace taxi-prod --name chicago-taxi-big-tipper-raw
-    taxi-rollout rollback --namespace taxi-prod --name chicago-taxi-big-tipper-raw [--restore]
+    tabml-rollout deploy   --namespace tabml-prod --name tabml-predictor \
+                           --storage-uri gs://BUCKET/registry/<model_name>/1795336860 --canary-percent 10
+    tabml-rollout promote  --namespace tabml-prod --name tabml-predictor
+    tabml-rollout rollback --namespace tabml-prod --name tabml-predictor [--restore]
 
 Credentials: the kubeconfig (--kubeconfig, $KUBECONFIG, ~/.kube/config) or, inside a pod, the
 service account; --api-server points at another API server (tests use a local fake).
@@ -34,7 +34,7 @@ def api_from(args) -> client.CustomObjectsApi:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="taxi-rollout", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="tabml-rollout", description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=["deploy", "promote", "rollback"])
     parser.add_argument("--namespace", required=True)
     parser.add_argument("--name", required=True)

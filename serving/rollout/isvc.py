@@ -33,8 +33,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 GROUP, VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
-ANNOTATION_PREVIOUS_URI = "taxi-mlops.dev/previous-storage-uri"
-ANNOTATION_VERSION = "taxi-mlops.dev/model-version"
+ANNOTATION_PREVIOUS_URI = "tabml.dev/previous-storage-uri"
+ANNOTATION_VERSION = "tabml.dev/model-version"
 STORAGE_ENV = "STORAGE_URI"
 
 

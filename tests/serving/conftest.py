@@ -1,5 +1,15 @@
-"""Fixtures for the serving tests: the committed fixture model, its rows, and the predictor
-started as a real HTTP server on 127.0.0.1 (a free port), run in the serving environment.
+"""Fixtures for the serving tests: the committed fixture models (one per task), their rows, and
+the predictor started as a real HTTP server on 127.0.0.1 (a free port), run in the serving
+environment.
+
+    fixtures/chicago_taxi/   binary      (examples/chicago_taxi)
+    fixtures/penguins/       multiclass  (examples/penguins)
+    fixtures/auto_mpg/       regression  (examples/auto_mpg)
+
+each with model/<version>/ (a pushed version) and rows.json (instances + the pipeline env's
+serving_default outputs); regenerate with `.venv/bin/python tests/serving/make_fixture_model.py
+--example <name>`. One server per fixture is started the first time a test asks for it and
+shared by every test of the session.
 
 These tests need the serving env (serving/.venv). When the pipeline env's pytest walks into
 tests/serving (`make test` runs `pytest` over tests/), kserve is absent and the directory is
@@ -19,6 +29,7 @@ else:
     import subprocess
     import sys
     import time
+    from dataclasses import dataclass
     from pathlib import Path
 
     import httpx
@@ -29,7 +40,9 @@ else:
     HERE = Path(__file__).resolve().parent
     REPO = HERE.parents[1]
     FIXTURES = HERE / "fixtures"
-    MODEL_BASE = FIXTURES / "model"
+    # example -> task
+    EXAMPLES = {"chicago_taxi": "binary", "penguins": "multiclass", "auto_mpg": "regression"}
+    BINARY_EXAMPLE = "chicago_taxi"
     MAX_BATCH = 100
     START_TIMEOUT_S = 120
 
@@ -38,37 +51,96 @@ else:
             s.bind(("127.0.0.1", 0))
             return s.getsockname()[1]
 
-    @pytest.fixture(scope="session")
-    def rows() -> dict:
-        """rows.json: instances (raw feature dicts) + serving_default results from the pipeline env."""
-        return json.loads((FIXTURES / "rows.json").read_text())
+    @dataclass
+    class Fixture:
+        example: str
+        rows: dict  # rows.json
+
+        @property
+        def task(self) -> str:
+            return self.rows["task"]
+
+        @property
+        def model_base(self) -> Path:
+            return FIXTURES / self.example / "model"
+
+        @property
+        def version_dir(self) -> Path:
+            path = self.model_base / self.rows["model_version"]
+            assert (path / "saved_model.pb").exists(), (
+                f"{path} is missing: regenerate with `.venv/bin/python tests/serving/make_fixture_model.py "
+                f"--example {self.example}`")
+            return path
+
+        @property
+        def instances(self) -> list[dict]:
+            return self.rows["instances"]
+
+        @property
+        def expected(self) -> dict:
+            """serving_default's outputs on the instances, computed in the pipeline env."""
+            return self.rows["expected_serving_default"]
+
+    def load_fixture(example: str) -> Fixture:
+        fixture = Fixture(example, json.loads((FIXTURES / example / "rows.json").read_text()))
+        assert fixture.task == EXAMPLES[example], (example, fixture.task)
+        return fixture
 
     @pytest.fixture(scope="session")
-    def version_dir(rows) -> Path:
-        path = MODEL_BASE / rows["model_version"]
-        assert (path / "saved_model.pb").exists(), (
-            f"{path} is missing: regenerate with `.venv/bin/python tests/serving/make_fixture_model.py`")
-        return path
+    def fixtures() -> dict[str, Fixture]:
+        return {example: load_fixture(example) for example in EXAMPLES}
 
     @pytest.fixture(scope="session")
-    def raw_signature(version_dir):
-        import tensorflow as tf
-        loaded = tf.saved_model.load(str(version_dir))
-        fn = loaded.signatures["serving_raw"]
-        fn._keepalive = loaded  # the concrete function needs its object alive
-        return fn
+    def rows(fixtures) -> dict:
+        """The binary (taxi) fixture's rows.json."""
+        return fixtures[BINARY_EXAMPLE].rows
 
     @pytest.fixture(scope="session")
-    def direct_predict(raw_signature):
-        """The SavedModel's serving_raw called in-process on a list of instances."""
-        import numpy as np
-        import tensorflow as tf
-        specs = raw_signature.structured_input_signature[1]
+    def version_dir(fixtures) -> Path:
+        """The binary (taxi) fixture's version directory."""
+        return fixtures[BINARY_EXAMPLE].version_dir
 
-        def predict(instances: list[dict]) -> np.ndarray:
+    class DirectModels:
+        """Each fixture's SavedModel loaded in this process; `predict` calls its serving_raw."""
+
+        def __init__(self, fixtures: dict[str, Fixture]):
+            self.fixtures = fixtures
+            self._signatures: dict = {}
+
+        def signature(self, example: str):
+            if example not in self._signatures:
+                import tensorflow as tf
+
+                loaded = tf.saved_model.load(str(self.fixtures[example].version_dir))
+                fn = loaded.signatures["serving_raw"]
+                fn._keepalive = loaded  # the concrete function needs its object alive
+                self._signatures[example] = fn
+            return self._signatures[example]
+
+        def predict(self, example: str, instances: list[dict]) -> dict:
+            """{output name: numpy array}; strings decoded."""
+            import numpy as np
+            import tensorflow as tf
+
+            fn = self.signature(example)
+            specs = fn.structured_input_signature[1]
             feed = {n: tf.constant([inst[n] for inst in instances], dtype=s.dtype) for n, s in specs.items()}
-            return raw_signature(**feed)["probabilities"].numpy()
-        return predict
+            out = {}
+            for name, tensor in fn(**feed).items():
+                value = tensor.numpy()
+                if value.dtype == object:
+                    value = np.vectorize(lambda b: b.decode("utf-8"), otypes=[object])(value)
+                out[name] = value
+            return out
+
+    @pytest.fixture(scope="session")
+    def direct(fixtures) -> DirectModels:
+        return DirectModels(fixtures)
+
+    @pytest.fixture(scope="session")
+    def direct_predict(direct):
+        """The binary (taxi) SavedModel's serving_raw probabilities, in-process."""
+        return lambda instances: direct.predict(BINARY_EXAMPLE, instances)["probabilities"]
 
     class Server:
         def __init__(self, url: str, request_log: Path, model_name: str, process: subprocess.Popen, log_path: Path):
@@ -84,7 +156,15 @@ else:
                 lines += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
             return lines
 
-    def start_server(tmp: Path, model_dir: Path, *extra: str) -> Server:
+    @dataclass
+    class Launched:
+        process: subprocess.Popen
+        url: str
+        request_log: Path
+        out: Path
+
+    def launch_server(tmp: Path, model_dir: Path, *extra: str) -> Launched:
+        """`python -m predictor` on 127.0.0.1, not waited for."""
         port = free_port()
         request_log = tmp / "request_log"
         out = tmp / "server.log"
@@ -94,7 +174,13 @@ else:
         env = {**os.environ, "PYTHONPATH": str(REPO / "serving")}
         with open(out, "wb") as f:
             process = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=REPO)
-        url = f"http://127.0.0.1:{port}"
+        return Launched(process, f"http://127.0.0.1:{port}", request_log, out)
+
+    def start_server(tmp: Path, model_dir: Path, *extra: str) -> Server:
+        return wait_ready(launch_server(tmp, model_dir, *extra))
+
+    def wait_ready(launched: Launched) -> Server:
+        process, url, request_log, out = launched.process, launched.url, launched.request_log, launched.out
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if process.poll() is not None:
@@ -105,7 +191,7 @@ else:
                     return Server(url, request_log, models[0], process, out)
             except httpx.HTTPError:
                 pass
-            time.sleep(0.5)
+            time.sleep(0.2)
         stop_server(process)
         raise RuntimeError(f"server not ready after {START_TIMEOUT_S}s:\n{out.read_text()[-4000:]}")
 
@@ -118,9 +204,37 @@ else:
                 process.kill()
                 process.wait(timeout=10)
 
+    class Servers:
+        """One predictor per fixture, each on the model BASE path (it must pick the fixture
+        version itself), shared by the whole session. The first request launches all of them
+        at once (each loads TensorFlow: in parallel it takes about as long as one) and waits
+        for the one asked for."""
+
+        def __init__(self, fixtures: dict[str, Fixture], tmp_path_factory):
+            self.fixtures, self.tmp_path_factory = fixtures, tmp_path_factory
+            self._launched: dict[str, Launched] = {}
+            self._ready: dict[str, Server] = {}
+
+        def __getitem__(self, example: str) -> Server:
+            if not self._launched:
+                for name, fixture in self.fixtures.items():
+                    tmp = self.tmp_path_factory.mktemp(f"server-{name}")
+                    self._launched[name] = launch_server(tmp, fixture.model_base)
+            if example not in self._ready:
+                self._ready[example] = wait_ready(self._launched[example])
+            return self._ready[example]
+
+        def stop(self) -> None:
+            for launched in self._launched.values():
+                stop_server(launched.process)
+
     @pytest.fixture(scope="session")
-    def server(tmp_path_factory):
-        """The predictor on the model BASE path (it must pick the fixture version itself)."""
-        srv = start_server(tmp_path_factory.mktemp("server"), MODEL_BASE)
-        yield srv
-        stop_server(srv.process)
+    def servers(fixtures, tmp_path_factory):
+        started = Servers(fixtures, tmp_path_factory)
+        yield started
+        started.stop()
+
+    @pytest.fixture(scope="session")
+    def server(servers) -> Server:
+        """The binary (taxi) fixture's predictor."""
+        return servers[BINARY_EXAMPLE]

@@ -1,4 +1,5 @@
-"""serving/manifests/: every kustomize overlay renders, and every object is valid.
+"""serving/manifests/: every kustomize overlay (and the per-model example) renders, and every
+object is valid.
 
 No cluster here, so: `kubectl kustomize` (local rendering only, kustomize v5 built into kubectl)
 renders the overlays; InferenceServices are checked against KServe v0.15.2's own CRD schema
@@ -27,8 +28,10 @@ REPO = Path(__file__).resolve().parents[2]
 MANIFESTS = REPO / "serving" / "manifests"
 KSERVE_SCHEMAS = REPO.parent / "shared" / "schemas" / "kserve-v0.15.2"
 K8S_VERSION = "1.32"
-MODEL_NAME = "chicago_taxi_big_tipper"
+MODEL_NAME = "MODEL_NAME"  # the base's placeholder for the config's model_name
 OVERLAYS = ["staging", "production", "production-gpu"]
+TFS, RAW, SA = "tabml-model", "tabml-model-raw", "tabml-serving"
+EXAMPLE = MANIFESTS / "examples" / "chicago-taxi"
 DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
@@ -112,23 +115,45 @@ def validate_all(docs: list[dict], isvc_validator) -> None:
 def test_rendered_manifests_are_valid(target, isvc_validator):
     docs = render(MANIFESTS / target)
     assert sorted((d["kind"], d["metadata"]["name"]) for d in docs) == [
-        ("InferenceService", "chicago-taxi-big-tipper"), ("InferenceService", "chicago-taxi-big-tipper-raw"),
-        ("ServiceAccount", "taxi-serving")]
+        ("InferenceService", TFS), ("InferenceService", RAW), ("ServiceAccount", SA)]
     validate_all(docs, isvc_validator)
+    text = yaml.safe_dump_all(docs)
+    assert "taxi" not in text and "chicago" not in text  # generic: a model's names live in its overlay
+
+
+def test_the_example_overlay_names_one_model(isvc_validator):
+    """examples/chicago-taxi: production, with the taxi model's names and registry paths."""
+    docs = render(EXAMPLE)
+    validate_all(docs, isvc_validator)
+    assert sorted((d["kind"], d["metadata"]["name"]) for d in docs) == [
+        ("InferenceService", "chicago-taxi-big-tipper"), ("InferenceService", "chicago-taxi-big-tipper-raw"),
+        ("ServiceAccount", SA)]
+    assert "MODEL_NAME" not in yaml.safe_dump_all(docs)
+    tfs = by_name(docs, "InferenceService", "chicago-taxi-big-tipper")
+    [container] = by_name(docs, "InferenceService", "chicago-taxi-big-tipper-raw")["spec"]["predictor"]["containers"]
+    assert tfs["spec"]["predictor"]["model"]["storageUri"] == "gs://REGISTRY_BUCKET/registry/chicago_taxi_big_tipper"
+    assert build_parser().parse_args(container["args"]).model_name == "chicago_taxi_big_tipper"
+    assert container["env"] == [{"name": "STORAGE_URI",
+                                 "value": "gs://REGISTRY_BUCKET/registry/chicago_taxi_big_tipper/VERSION"}]
+    production = {d["metadata"]["name"]: d for d in render(MANIFESTS / "overlays" / "production")}
+    for name, renamed in ((TFS, "chicago-taxi-big-tipper"), (RAW, "chicago-taxi-big-tipper-raw")):
+        mine = by_name(docs, "InferenceService", renamed)
+        assert mine["metadata"]["namespace"] == production[name]["metadata"]["namespace"] == "tabml-prod"
+        assert mine["spec"]["predictor"]["canaryTrafficPercent"] == 10
 
 
 def test_the_validators_reject_bad_manifests(isvc_validator):
     docs = render(MANIFESTS / "base")
-    tfs = by_name(docs, "InferenceService", "chicago-taxi-big-tipper")
+    tfs = by_name(docs, "InferenceService", TFS)
     typo = copy.deepcopy(tfs)
     typo["spec"]["predictor"]["model"]["storageURI"] = typo["spec"]["predictor"]["model"].pop("storageUri")
     wrong_type = copy.deepcopy(tfs)
     wrong_type["spec"]["predictor"]["minReplicas"] = "two"
     bad_name = copy.deepcopy(tfs)
-    bad_name["metadata"]["name"] = MODEL_NAME  # underscores: not a DNS-1035 label
+    bad_name["metadata"]["name"] = "chicago_taxi_big_tipper"  # underscores: not a DNS-1035 label
     for bad in (typo, wrong_type, bad_name):
         assert list(isvc_validator.iter_errors(bad)), bad
-    custom = by_name(docs, "InferenceService", "chicago-taxi-big-tipper-raw")
+    custom = by_name(docs, "InferenceService", RAW)
     pod = pod_from_predictor(copy.deepcopy(custom["spec"]["predictor"]))
     pod["spec"]["containers"][0]["readinessProbe"]["httpGet"]["prot"] = 8080
     with pytest.raises(kubernetes_validate.ValidationError):
@@ -137,7 +162,7 @@ def test_the_validators_reject_bad_manifests(isvc_validator):
 
 def test_tf_serving_isvc_matches_the_runtime_and_the_registry():
     runtime = yaml.safe_load((KSERVE_SCHEMAS / "runtime-kserve-tensorflow-serving.yaml").read_text())
-    model = by_name(render(MANIFESTS / "base"), "InferenceService", "chicago-taxi-big-tipper")["spec"]["predictor"]["model"]
+    model = by_name(render(MANIFESTS / "base"), "InferenceService", TFS)["spec"]["predictor"]["model"]
     assert model["runtime"] == runtime["metadata"]["name"]
     assert {"name": model["modelFormat"]["name"], "version": model["modelFormat"]["version"]} in [
         {"name": f["name"], "version": f["version"]} for f in runtime["spec"]["supportedModelFormats"]]
@@ -149,12 +174,12 @@ def test_tf_serving_isvc_matches_the_runtime_and_the_registry():
 
 def test_custom_isvc_args_are_the_predictors_own_flags():
     docs = render(MANIFESTS / "base")
-    [container] = by_name(docs, "InferenceService", "chicago-taxi-big-tipper-raw")["spec"]["predictor"]["containers"]
+    [container] = by_name(docs, "InferenceService", RAW)["spec"]["predictor"]["containers"]
     args = build_parser().parse_args(container["args"])  # an unknown or misspelled flag exits
     assert args.model_name == MODEL_NAME and args.model_dir == "/mnt/models" and args.http_port == 8080
     assert args.request_log == "-" and args.max_batch_size >= 1
     env = {e["name"]: e["value"] for e in container["env"]}
-    tfs = by_name(docs, "InferenceService", "chicago-taxi-big-tipper")
+    tfs = by_name(docs, "InferenceService", TFS)
     # the same model, pinned to one version (a canary's old pods must not pick up a new one)
     assert env["STORAGE_URI"] == tfs["spec"]["predictor"]["model"]["storageUri"] + "/VERSION"
     assert container["securityContext"]["runAsNonRoot"] is True
@@ -163,8 +188,8 @@ def test_custom_isvc_args_are_the_predictors_own_flags():
 
 def test_overlays_differ_where_they_should():
     staging, prod, gpu = (render(MANIFESTS / "overlays" / o) for o in OVERLAYS)
-    assert {d["metadata"]["namespace"] for d in staging} == {"taxi-staging"}
-    assert {d["metadata"]["namespace"] for d in prod + gpu} == {"taxi-prod"}
+    assert {d["metadata"]["namespace"] for d in staging} == {"tabml-staging"}
+    assert {d["metadata"]["namespace"] for d in prod + gpu} == {"tabml-prod"}
     for d in staging:
         assert "canaryTrafficPercent" not in d.get("spec", {}).get("predictor", {})
         assert d["metadata"]["labels"]["environment"] == "staging"
@@ -172,16 +197,15 @@ def test_overlays_differ_where_they_should():
         if d["kind"] == "InferenceService":
             assert d["spec"]["predictor"]["canaryTrafficPercent"] == 10
             assert d["spec"]["predictor"]["minReplicas"] == 2
-    st_tfs = by_name(staging, "InferenceService", "chicago-taxi-big-tipper")["spec"]["predictor"]["model"]
-    st_raw = by_name(staging, "InferenceService", "chicago-taxi-big-tipper-raw")["spec"]["predictor"]["containers"][0]
+    st_tfs = by_name(staging, "InferenceService", TFS)["spec"]["predictor"]["model"]
+    st_raw = by_name(staging, "InferenceService", RAW)["spec"]["predictor"]["containers"][0]
     assert "-staging/" in st_tfs["storageUri"] and st_raw["env"][0]["value"] == st_tfs["storageUri"]
-    cpu_tfs = by_name(prod, "InferenceService", "chicago-taxi-big-tipper")["spec"]["predictor"]
-    gpu_tfs = by_name(gpu, "InferenceService", "chicago-taxi-big-tipper")["spec"]["predictor"]
+    cpu_tfs = by_name(prod, "InferenceService", TFS)["spec"]["predictor"]
+    gpu_tfs = by_name(gpu, "InferenceService", TFS)["spec"]["predictor"]
     assert "nvidia.com/gpu" not in cpu_tfs["model"]["resources"]["limits"]
     assert gpu_tfs["model"]["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert gpu_tfs["model"]["runtimeVersion"] == cpu_tfs["model"]["runtimeVersion"] + "-gpu"
     assert gpu_tfs["nodeSelector"]["cloud.google.com/gke-accelerator"].startswith("nvidia-")
     assert any(t["key"] == "nvidia.com/gpu" for t in gpu_tfs["tolerations"])
     # the custom predictor (tensorflow-cpu image) is the same on CPU and GPU overlays
-    assert by_name(gpu, "InferenceService", "chicago-taxi-big-tipper-raw") == by_name(
-        prod, "InferenceService", "chicago-taxi-big-tipper-raw")
+    assert by_name(gpu, "InferenceService", RAW) == by_name(prod, "InferenceService", RAW)

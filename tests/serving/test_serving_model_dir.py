@@ -11,7 +11,7 @@ from predictor.model_dir import ModelDirError, resolve
 
 
 def test_base_path_serves_the_highest_complete_version(tmp_path, version_dir):
-    base = tmp_path / "chicago_taxi_big_tipper"
+    base = tmp_path / "some_model"
     shutil.copytree(version_dir, base / "100")
     shutil.copytree(version_dir, base / "200")
     meta = json.loads((base / "200" / "model_metadata.json").read_text())
@@ -25,7 +25,7 @@ def test_base_path_serves_the_highest_complete_version(tmp_path, version_dir):
     resolved = resolve(str(base))
     assert resolved.path == str(base / "200")
     assert resolved.version == "200"
-    assert resolved.metadata["model_name"] == "chicago_taxi_big_tipper"
+    assert resolved.metadata["model_name"] == "chicago_taxi_big_tipper" and resolved.metadata["version"] == 200
 
 
 def test_version_dir_is_served_as_is(version_dir, rows):

@@ -20,9 +20,9 @@ from rollout import ANNOTATION_PREVIOUS_URI, ANNOTATION_VERSION, IsvcRollout, Ro
 from rollout.__main__ import main as rollout_cli
 
 MANIFESTS = Path(__file__).resolve().parents[2] / "serving" / "manifests"
-NS = "taxi-prod"
-RAW, TFS = "chicago-taxi-big-tipper-raw", "chicago-taxi-big-tipper"
-BASE_URI = "gs://REGISTRY_BUCKET/registry/chicago_taxi_big_tipper"
+NS = "tabml-prod"
+RAW, TFS = "tabml-model-raw", "tabml-model"
+BASE_URI = "gs://REGISTRY_BUCKET/registry/penguin_species"
 V1, V2, V3 = f"{BASE_URI}/1795336682", f"{BASE_URI}/1795336860", f"{BASE_URI}/1795337000"
 ISVC_PATH = f"/apis/serving.kserve.io/v1beta1/namespaces/{NS}/inferenceservices"
 
