@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
 
-from components.pusher import executor as pusher
+from contracts.registry import latest_version
 from pipelines.local_run import run_local
-from tests.conftest import read_taxi, taxi_config
+from tests.conftest import TAXI_CSV, read_taxi, taxi_config
 
 
 def _task_dir(run, task: str) -> dict[str, Path]:
@@ -20,8 +21,11 @@ def _task_dir(run, task: str) -> dict[str, Path]:
 
 @pytest.mark.pipeline
 def test_whole_pipeline_runs_locally(tmp_path):
-    config = taxi_config(tmp_path)  # the full taxi sample; 2 epochs
-    run = run_local(config, tmp_path / "runs")
+    config = taxi_config(tmp_path)  # the full sample; 2 epochs
+    # --data-source: the same rows under another name; everything must record this one.
+    source = tmp_path / "elsewhere.csv"
+    shutil.copy(TAXI_CSV, source)
+    run = run_local(config, tmp_path / "runs", data_source=str(source))
     assert list(run.artifacts) == ["example-gen", "statistics-gen", "schema-gen", "example-validator",
                                    "transform", "trainer", "evaluator", "pusher"]
     assert all(seconds > 0 for seconds in run.task_seconds.values()) and len(run.task_seconds) == 8
@@ -44,9 +48,12 @@ def test_whole_pipeline_runs_locally(tmp_path):
 
     assert run.blessing["decision"] == "BLESSED" and run.blessing["overall_metrics"]["auc"] > 0.9
     assert run.push["pushed"]
-    version, meta = pusher.latest_version(config.push.registry, config.model_name)
-    assert version == run.push["version"] and meta["data_source"] == config.data.source
-    assert Path(run.push["destination"], "saved_model.pb").exists()
+    latest = latest_version(config.push.registry, config.model_name)
+    assert latest.version == run.push["version"] and Path(run.push["destination"], "saved_model.pb").exists()
+    # Provenance is what the run read, not the config's data.source.
+    assert latest.metadata["data_source"] == run.blessing["data"]["source"] == str(source) != config.data.source
+    report = Path(run.artifacts["evaluator"]["report"]).read_text()
+    assert str(source) in report and config.data.source not in report
 
 
 @pytest.mark.pipeline
