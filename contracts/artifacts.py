@@ -64,6 +64,10 @@ BLESSING_JSON = "blessing.json"
 # PushedModel (Pusher).
 PUSH_RESULT = "push_result.json"
 
+# Beside a failed step's outputs (in its task directory): which step failed, and why, so a
+# local run can say it in one line after the step's long log.
+FAILURE_FILE = "failure.json"
+
 
 def is_blessed(blessing_dir: str) -> bool:
     """Exactly one of BLESSED / NOT_BLESSED must be there: anything else is a broken artifact."""

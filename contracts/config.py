@@ -476,8 +476,10 @@ def _format_errors(err: ValidationError) -> str:
     lines = []
     for e in err.errors():
         # Union members add their tag to the path (features.3.bucketize.buckets); keep it.
-        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        lines.append(f"  {where}: {e['msg']}")
+        where = ".".join(str(p) for p in e["loc"])
+        message = e["msg"].removeprefix("Value error, ")
+        # A check across fields names its field(s) at the start of its message.
+        lines.append(f"  {where}: {message}" if where else f"  {message}")
     return "\n".join(lines)
 
 

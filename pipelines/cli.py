@@ -93,7 +93,7 @@ def run_local_cmd(
     try:
         run = run_local(cfg, pipeline_root, data_source=data_source, epochs=epochs, registry=registry)
     except RuntimeError as err:
-        console.print(f"[red]run failed:[/red] {err}\nThe failing step's log is above. Nothing was pushed.")
+        console.print(f"[red]run failed:[/red] {err}\nThe step's full log is above. Nothing was pushed.")
         raise typer.Exit(1) from None
     print_summary(run)
 
@@ -371,6 +371,10 @@ def print_evaluation(blessing: dict) -> None:
         measured = f"gap {_fmt(gate.get('gap'))}" if gate.get("gap") is not None else "nothing to measure"
         console.print(f"  fairness gate: {gate['metric']} over {gate['feature']}: {measured} "
                       f"(max {gate['max_gap']}): {'pass' if gate['passed'] else 'FAIL'}")
+        counted = [g for g in gate.get("groups") or [] if g.get("counted")]
+        if counted:
+            shown = ", ".join(f"{g['group']} {_fmt(g['value'])} (n={g['example_count']})" for g in counted[:8])
+            console.print(f"    groups compared: {shown}{' ...' if len(counted) > 8 else ''}")
     for reason in blessing.get("reasons", []):
         console.print(f"  not blessed because {reason}")
 

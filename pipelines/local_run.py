@@ -13,8 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from contracts.config import PipelineConfig
-from contracts.artifacts import BLESSING_JSON, PUSH_RESULT
+from contracts.artifacts import BLESSING_JSON, FAILURE_FILE, PUSH_RESULT
 from pipelines.training_pipeline import build_pipeline, thresholds_parameter
+
+
+class RunFailed(RuntimeError):
+    """A step failed; the message names the step and the cause."""
 
 
 @dataclass
@@ -101,11 +105,22 @@ def run_local(config: PipelineConfig, pipeline_root: str | Path, data_source: st
             model_registry=_absolute(registry) if registry else config.push.registry,
             git_commit=git_commit(),
             pipeline_config=config.to_json())
+    except RuntimeError as err:
+        raise RunFailed(_failure(root, before) or str(err)) from err
     finally:
         logging.getLogger().removeFilter(timer)
     elapsed = time.perf_counter() - start
     run_dir = max(set(root.iterdir()) - before, key=lambda p: p.stat().st_mtime)
     return summarise(run_dir, elapsed, timer.seconds)
+
+
+def _failure(root: Path, before: set) -> str | None:
+    """'<step> failed: <cause>' from the failed step's failure.json, when it left one."""
+    for run_dir in set(root.iterdir()) - before:
+        for path in sorted(run_dir.glob(f"*/{FAILURE_FILE}")):
+            failure = json.loads(path.read_text())
+            return f"{failure['step']} ({path.parent.name}) failed: {failure['error']}"
+    return None
 
 
 def summarise(run_dir: Path, seconds: float, task_seconds: dict[str, float]) -> LocalRun:

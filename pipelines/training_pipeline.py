@@ -66,10 +66,12 @@ def build_pipeline(config: PipelineConfig, target: Target = "local", images: Opt
     for a target: "local" (kfp.local), "kfp" (Kubeflow on GKE) or "vertex"."""
     res = config.resources
 
-    def setup(task, name: str, gpu: bool = False, retry: bool = True):
+    def setup(task, name: str, trainer: bool = False, retry: bool = True):
         task.set_display_name(name)
+        # The GPU image only where a GPU is asked for: it is several GB heavier.
+        gpu = trainer and res.trainer.gpu_count > 0
         image = (images.gpu if gpu else images.cpu) if images else None
-        return configure_task(task, res.trainer if gpu else res.default, target, image, caching,
+        return configure_task(task, res.trainer if trainer else res.default, target, image, caching,
                               res.retries if retry else 0)
 
     @dsl.pipeline(name=config.pipeline_name,
@@ -96,7 +98,7 @@ def build_pipeline(config: PipelineConfig, target: Target = "local", images: Opt
         tf_transform.after(validate)
         train = setup(trainer(config=pipeline_config, epochs=epochs,
                               transformed_examples=tf_transform.outputs["transformed_examples"],
-                              transform_graph=tf_transform.outputs["transform_graph"]), "Trainer", gpu=True)
+                              transform_graph=tf_transform.outputs["transform_graph"]), "Trainer", trainer=True)
         # The Evaluator resolves its baseline (the latest blessed model) from the same registry.
         evaluate = setup(evaluator(config=pipeline_config, value_thresholds=value_thresholds,
                                    model_registry=model_registry, examples=gen.outputs["examples"],

@@ -72,7 +72,7 @@ class FakeApis:
     def respond(self, r: Recorded) -> tuple[int, dict]:
         p = r.path
         if p.startswith("/apis/v2beta1/"):
-            return self._kfp(r, p[len("/apis/v2beta1/"):])
+            return self._kfp(r, p[len("/apis/v2beta1/") :])
         if p.startswith("/v1/projects/"):
             return self._vertex(r)
         if r.method == "GET" and (m := re.fullmatch(r"/storage/v1/b/([^/]+)", p)):
@@ -93,11 +93,16 @@ class FakeApis:
             self.pipelines[name] = f"pipeline-{len(self.pipelines) + 1}"
             return 200, {"pipeline_id": self.pipelines[name], "display_name": name}
         if r.method == "GET" and (m := re.fullmatch(r"pipelines/([^/]+)/versions", p)):
-            return 200, {"pipeline_versions": [{"pipeline_id": m.group(1), "pipeline_version_id": "version-1"}],
-                         "total_size": 1}
+            return 200, {
+                "pipeline_versions": [{"pipeline_id": m.group(1), "pipeline_version_id": "version-1"}],
+                "total_size": 1,
+            }
         if r.method == "POST" and p == "pipelines/upload_version":
-            return 200, {"pipeline_id": r.query["pipelineid"][0], "pipeline_version_id": "version-2",
-                         "display_name": r.query["name"][0]}
+            return 200, {
+                "pipeline_id": r.query["pipelineid"][0],
+                "pipeline_version_id": "version-2",
+                "display_name": r.query["name"][0],
+            }
         if r.method == "GET" and p == "experiments":
             return 200, {"experiments": []}
         if r.method == "POST" and p == "experiments":
@@ -107,15 +112,28 @@ class FakeApis:
         if r.method == "POST" and p == "recurringruns":
             return 200, {**json.loads(r.body), "recurring_run_id": "recurring-1", "status": "ENABLED"}
         if r.method == "GET" and p == "runs":
-            return 200, {"runs": [{"run_id": "run-1", "display_name": "chicago-taxi-1", "state": "SUCCEEDED",
-                                   "created_at": "2026-11-22T09:00:00Z", "finished_at": "2026-11-22T09:20:00Z"}]}
+            return 200, {
+                "runs": [
+                    {
+                        "run_id": "run-1",
+                        "display_name": "nightly-1",
+                        "state": "SUCCEEDED",
+                        "created_at": "2026-11-22T09:00:00Z",
+                        "finished_at": "2026-11-22T09:20:00Z",
+                    }
+                ]
+            }
         return 404, {"error": f"no KFP route for {r.method} {p}"}
 
     def _vertex(self, r: Recorded) -> tuple[int, dict]:
         if r.method == "POST" and (m := re.fullmatch(r"/v1/(projects/[^/]+/locations/[^/]+)/pipelineJobs", r.path)):
             job_id = r.query.get("pipelineJobId", ["job-1"])[0]
-            job = {**json.loads(r.body), "name": f"{m.group(1)}/pipelineJobs/{job_id}",
-                   "state": "PIPELINE_STATE_PENDING", "createTime": "2026-11-22T09:00:00Z"}
+            job = {
+                **json.loads(r.body),
+                "name": f"{m.group(1)}/pipelineJobs/{job_id}",
+                "state": "PIPELINE_STATE_PENDING",
+                "createTime": "2026-11-22T09:00:00Z",
+            }
             self.vertex_jobs[job["name"]] = job
             return 200, job
         if r.method == "GET" and r.path.startswith("/v1/") and r.path[4:] in self.vertex_jobs:
@@ -128,11 +146,21 @@ class FakeApis:
             parent = body.get("parentModel") or f"{m.group(1)}/models/model-1"
             version = str(len(self.find("POST", r".*/models:upload")) + (1 if body.get("parentModel") else 0))
             # What Vertex answers for a model on a custom/prebuilt container.
-            self.models[parent] = {**body["model"], "name": parent, "versionId": version,
-                                   "supportedDeploymentResourcesTypes": ["DEDICATED_RESOURCES"]}
-            return 200, {"name": f"{m.group(1)}/operations/upload-{version}", "done": True,
-                         "response": {"@type": "type.googleapis.com/google.cloud.aiplatform.v1.UploadModelResponse",
-                                      "model": parent, "modelVersionId": version}}
+            self.models[parent] = {
+                **body["model"],
+                "name": parent,
+                "versionId": version,
+                "supportedDeploymentResourcesTypes": ["DEDICATED_RESOURCES"],
+            }
+            return 200, {
+                "name": f"{m.group(1)}/operations/upload-{version}",
+                "done": True,
+                "response": {
+                    "@type": "type.googleapis.com/google.cloud.aiplatform.v1.UploadModelResponse",
+                    "model": parent,
+                    "modelVersionId": version,
+                },
+            }
         if r.method == "GET" and re.fullmatch(loc + r"/models", r.path):
             flt = r.query.get("filter", [""])[0]
             found = [m for m in self.models.values() if f'display_name="{m.get("displayName")}"' == flt]
@@ -143,14 +171,22 @@ class FakeApis:
             return 200, self.endpoints[m.group(1)]
         if r.method == "POST" and (m := re.fullmatch(r"/v1/(.+/endpoints/[^/:]+):deployModel", r.path)):
             body = json.loads(r.body)
-            deployed = {**body["deployedModel"], "id": f"deployed-{len(self.endpoints[m.group(1)]['deployedModels']) + 1}"}
+            deployed = {
+                **body["deployedModel"],
+                "id": f"deployed-{len(self.endpoints[m.group(1)]['deployedModels']) + 1}",
+            }
             ep = self.endpoints[m.group(1)]
             ep["deployedModels"].append(deployed)
             split = body.get("trafficSplit", {})
             ep["trafficSplit"] = {(deployed["id"] if k == "0" else k): v for k, v in split.items()}
-            return 200, {"name": f"{m.group(1)}/operations/deploy-1", "done": True,
-                         "response": {"@type": "type.googleapis.com/google.cloud.aiplatform.v1.DeployModelResponse",
-                                      "deployedModel": deployed}}
+            return 200, {
+                "name": f"{m.group(1)}/operations/deploy-1",
+                "done": True,
+                "response": {
+                    "@type": "type.googleapis.com/google.cloud.aiplatform.v1.DeployModelResponse",
+                    "deployedModel": deployed,
+                },
+            }
         if r.method == "GET" and r.path.endswith("/pipelineJobs"):
             return 200, {"pipelineJobs": list(self.vertex_jobs.values())}
         return 404, {"error": f"no Vertex route for {r.method} {r.path}"}

@@ -1,43 +1,68 @@
-"""compiled/ is what `compile` produces now, and each variant carries the images, resources,
-GPU placement and parameters its platform needs. Read back with kfp's own loader and with
-aiplatform.PipelineJob, built offline."""
+"""compiled/ is what `make compile` produces now, for every example config and both targets,
+and each variant carries the images, resources, GPU placement and parameters its platform
+needs. Read back with kfp's own loader and with aiplatform.PipelineJob, built offline.
+
+Each (config, target) is compiled once per module, into a temporary directory; every test
+reads that fresh output or the committed file next to it."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
 from typer.testing import CliRunner
 
 from components.images import images_for
+from contracts.config import PipelineConfig, load_config
 from pipelines.cli import app
 from pipelines.compile import DEFAULT_IMAGE_REGISTRY, DEFAULT_IMAGE_TAG, compile_pipeline, compiled_path
-from pipelines.config import load_config
-from tests.conftest import REPO, TAXI_CONFIG
+from pipelines.training_pipeline import TARGETS, thresholds_parameter
+from tests.conftest import EXAMPLES, REPO, TAXI_CONFIG
 
-TARGETS = ["kfp", "vertex"]
-TASKS = ["example-gen", "statistics-gen", "schema-gen", "example-validator", "transform", "trainer",
-         "evaluator", "pusher"]
+COMPILED = REPO / "compiled"
+CONFIGS = {p.parent.name: load_config(p) for p in sorted(EXAMPLES.glob("*/config.yaml"))}
+CASES = [(name, target) for name in CONFIGS for target in TARGETS]
+IDS = [f"{name}-{target}" for name, target in CASES]
+TASKS = [
+    "example-gen",
+    "statistics-gen",
+    "schema-gen",
+    "example-validator",
+    "transform",
+    "trainer",
+    "evaluator",
+    "pusher",
+]
+STALE = "run `make compile` and commit compiled/"
 
 
-def committed(target: str) -> dict:
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory):
+    """(example, target) -> the path of what `compile` writes now; each compiled once."""
+    out = tmp_path_factory.mktemp("compiled")
+    cache: dict[tuple[str, str], Path] = {}
+
+    def get(name: str, target: str) -> Path:
+        if (name, target) not in cache:
+            cache[name, target] = compile_pipeline(CONFIGS[name], out / name, target)
+        return cache[name, target]
+
+    return get
+
+
+def merged(path: Path) -> dict:
     """The pipeline spec, merged with the platform spec that follows it as a second YAML
-    document in the KFP variant."""
-    text = compiled_path(load_config(TAXI_CONFIG), REPO / "compiled", target).read_text()
-    merged = {}
-    for doc in yaml.safe_load_all(text):
-        merged.update(doc)
-    return merged
+    document in the KFP variant (when a task has Kubernetes-only settings)."""
+    spec = {}
+    for doc in yaml.safe_load_all(path.read_text()):
+        spec.update(doc)
+    return spec
 
 
-@pytest.mark.parametrize("target", TARGETS)
-def test_compiled_yaml_is_up_to_date(tmp_path, target):
-    config = load_config(TAXI_CONFIG)
-    fresh = compile_pipeline(config, tmp_path, target)
-    path = compiled_path(config, REPO / "compiled", target)
-    assert path.exists(), f"{path} is missing: run `make compile`"
-    assert fresh.read_text() == path.read_text(), "compiled/ is stale: run `make compile` and commit"
+def committed(name: str, target: str) -> dict:
+    return merged(compiled_path(CONFIGS[name], COMPILED, target))
 
 
 def executors(spec: dict) -> dict:
@@ -48,93 +73,184 @@ def executors(spec: dict) -> dict:
     return {name: execs[comps[t["componentRef"]["name"]]["executorLabel"]]["container"] for name, t in tasks.items()}
 
 
-@pytest.mark.parametrize("target", TARGETS)
-def test_images_resources_and_no_runtime_installs(target):
-    spec = committed(target)
+# ------------------------------------------------------------------ up to date
+
+
+def test_every_compiled_file_belongs_to_an_example():
+    expected = {compiled_path(cfg, COMPILED, t).name for cfg in CONFIGS.values() for t in TARGETS}
+    present = {p.name for p in COMPILED.iterdir()}
+    assert not present - expected, (
+        f"compiled/ has files no example config produces: {sorted(present - expected)}; {STALE}"
+    )
+    assert not expected - present, f"compiled/ lacks {sorted(expected - present)}: {STALE}"
+    names = [cfg.pipeline_name for cfg in CONFIGS.values()]
+    assert len(set(names)) == len(names), f"two examples share a pipeline_name: {names}"
+
+
+@pytest.mark.parametrize("name, target", CASES, ids=IDS)
+def test_compiled_yaml_is_up_to_date(fresh, name, target):
+    path = compiled_path(CONFIGS[name], COMPILED, target)
+    assert path.exists(), f"{path.relative_to(REPO)} is missing: {STALE}"
+    assert fresh(name, target).read_text() == path.read_text(), (
+        f"{path.relative_to(REPO)} is stale (examples/{name}/config.yaml or the pipeline code changed): {STALE}"
+    )
+
+
+# ------------------------------------------------------------------ what each variant carries
+
+
+@pytest.mark.parametrize("name, target", CASES, ids=IDS)
+def test_images_resources_and_no_runtime_installs(name, target):
+    cfg: PipelineConfig = CONFIGS[name]
+    spec = committed(name, target)
     containers = executors(spec)
     assert sorted(containers) == sorted(TASKS)
     images = images_for(DEFAULT_IMAGE_REGISTRY, DEFAULT_IMAGE_TAG)
-    cfg = load_config(TAXI_CONFIG)
     for task, container in containers.items():
-        assert container["image"] == (images.gpu if task == "trainer" else images.cpu)
-        assert "pip install" not in " ".join(container["command"])
+        # The GPU image only for a Trainer that asks for a GPU.
+        gpu = task == "trainer" and cfg.resources.trainer.gpu_count > 0
+        assert container["image"] == (images.gpu if gpu else images.cpu), task
+        assert "pip install" not in " ".join(container["command"] + container.get("args", []))
         res = container["resources"]
         expected = cfg.resources.trainer if task == "trainer" else cfg.resources.default
         assert res["resourceCpuLimit"] == expected.cpu and res["resourceMemoryLimit"] == expected.memory
         assert res["resourceCpuRequest"] == expected.cpu and res["resourceMemoryRequest"] == expected.memory
-        assert ("accelerator" in res) == (task == "trainer")
+        assert ("accelerator" in res) == (expected.gpu_count > 0), task
     assert str(REPO) not in json.dumps(spec)  # nothing from this machine baked in
 
 
-def test_kfp_trainer_asks_for_one_gpu_on_the_gpu_node_pool():
-    spec = committed("kfp")
+@pytest.mark.parametrize("name", CONFIGS)
+def test_kfp_gpu_placement(name):
+    cfg = CONFIGS[name]
+    spec = committed(name, "kfp")
+    gpu = cfg.resources.trainer
+    if not gpu.gpu_count:
+        assert "platforms" not in spec  # no GPU: no node selector or toleration anywhere
+        return
     accel = executors(spec)["trainer"]["resources"]["accelerator"]
-    assert accel == {"resourceCount": "1", "resourceType": "nvidia.com/gpu", "count": "1", "type": "nvidia.com/gpu"}
+    count = str(gpu.gpu_count)
+    assert accel == {"resourceCount": count, "resourceType": "nvidia.com/gpu", "count": count, "type": "nvidia.com/gpu"}
     k8s = spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     trainer_exec = spec["components"][spec["root"]["dag"]["tasks"]["trainer"]["componentRef"]["name"]]["executorLabel"]
     assert list(k8s) == [trainer_exec]  # only the Trainer is placed on GPU nodes
-    assert k8s[trainer_exec]["nodeSelector"] == {"labels": {"cloud.google.com/gke-accelerator": "nvidia-l4"}}
+    assert k8s[trainer_exec]["nodeSelector"] == {"labels": {"cloud.google.com/gke-accelerator": gpu.gke_accelerator}}
     assert k8s[trainer_exec]["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
 
 
-def test_vertex_trainer_machine_spec():
-    spec = committed("vertex")
-    accel = executors(spec)["trainer"]["resources"]["accelerator"]
+def test_taxi_trainer_asks_for_one_l4():
+    """The taxi example's Trainer: one L4, as GKE (node label) and Vertex (machine spec) name it."""
+    kfp = committed(TAXI_CONFIG.parent.name, "kfp")
+    node = next(iter(kfp["platforms"]["kubernetes"]["deploymentSpec"]["executors"].values()))
+    assert node["nodeSelector"] == {"labels": {"cloud.google.com/gke-accelerator": "nvidia-l4"}}
+    vertex = committed(TAXI_CONFIG.parent.name, "vertex")
+    accel = executors(vertex)["trainer"]["resources"]["accelerator"]
     assert accel == {"resourceCount": "1", "resourceType": "NVIDIA_L4", "count": "1", "type": "NVIDIA_L4"}
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_vertex_machine_spec_and_no_kubernetes_settings(name):
+    cfg = CONFIGS[name]
+    spec = committed(name, "vertex")
     trainer = executors(spec)["trainer"]["resources"]
-    assert (trainer["resourceCpuLimit"], trainer["resourceMemoryLimit"]) == ("4", "16G")  # Vertex picks the machine
+    # Vertex picks the machine from the limits.
+    assert (trainer["resourceCpuLimit"], trainer["resourceMemoryLimit"]) == (
+        cfg.resources.trainer.cpu,
+        cfg.resources.trainer.memory,
+    )
+    if cfg.resources.trainer.gpu_count:
+        assert trainer["accelerator"]["resourceType"] == cfg.resources.trainer.gpu_type
     assert "platforms" not in spec  # no Kubernetes-only settings for Vertex
 
 
-@pytest.mark.parametrize("target", TARGETS)
-def test_caching_retries_and_parameters(target):
-    spec = committed(target)
+@pytest.mark.parametrize("name, target", CASES, ids=IDS)
+def test_caching_retries_and_parameters(name, target):
+    cfg = CONFIGS[name]
+    spec = committed(name, target)
     tasks = spec["root"]["dag"]["tasks"]
-    for name, task in tasks.items():
+    for task_name, task in tasks.items():
         assert task["cachingOptions"].get("enableCache") is True
-        if name == "example-validator":
+        if task_name == "example-validator" or not cfg.resources.retries:
             assert "retryPolicy" not in task  # bad data fails the same way every time
         else:
-            assert task["retryPolicy"]["maxRetryCount"] == 2
+            assert task["retryPolicy"]["maxRetryCount"] == cfg.resources.retries
     params = spec["root"]["inputDefinitions"]["parameters"]
-    assert set(params) == {"data_source", "epochs", "value_thresholds", "model_registry", "git_commit",
-                           "pipeline_config"}
-    assert params["epochs"]["defaultValue"] == 5
-    assert params["value_thresholds"]["defaultValue"] == {"AUC": {"lower_bound": 0.75}}
+    assert set(params) == {
+        "data_source",
+        "epochs",
+        "value_thresholds",
+        "model_registry",
+        "git_commit",
+        "pipeline_config",
+    }
+    # What a run started from the UI uses: the config's own values.
+    assert params["epochs"]["defaultValue"] == cfg.model.epochs
+    assert params["data_source"]["defaultValue"] == cfg.data.source
+    assert params["model_registry"]["defaultValue"] == cfg.push.registry
+    assert params["value_thresholds"]["defaultValue"] == thresholds_parameter(cfg)
+    assert json.loads(params["pipeline_config"]["defaultValue"]) == json.loads(cfg.to_json())
+    assert spec["pipelineInfo"]["name"] == cfg.pipeline_name
 
 
-@pytest.mark.parametrize("target", TARGETS)
-def test_kfp_loader_reads_it_back(target):
+# ------------------------------------------------------------------ read back by the real clients
+
+
+@pytest.mark.parametrize("name, target", CASES, ids=IDS)
+def test_kfp_loader_reads_it_back(name, target):
     from kfp import components
 
-    loaded = components.load_component_from_file(str(compiled_path(load_config(TAXI_CONFIG), REPO / "compiled", target)))
-    assert loaded.name == "chicago-taxi"
+    cfg = CONFIGS[name]
+    loaded = components.load_component_from_file(str(compiled_path(cfg, COMPILED, target)))
+    assert loaded.name == cfg.pipeline_name
     assert set(loaded.component_spec.inputs) >= {"data_source", "epochs", "pipeline_config"}
 
 
-def test_vertex_pipeline_job_accepts_the_template(tmp_path):
+@pytest.mark.parametrize("name", CONFIGS)
+def test_vertex_pipeline_job_accepts_the_template(name):
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import aiplatform
 
+    cfg = CONFIGS[name]
     job = aiplatform.PipelineJob(
-        display_name="chicago-taxi-offline-check", project="test-project", location="us-central1",
-        template_path=str(compiled_path(load_config(TAXI_CONFIG), REPO / "compiled", "vertex")),
-        pipeline_root="gs://test-bucket/pipeline-root", credentials=AnonymousCredentials(),
-        parameter_values={"epochs": 3, "model_registry": "gs://test-bucket/registry"}, enable_caching=False)
+        display_name=f"{cfg.pipeline_name}-offline-check",
+        project="test-project",
+        location="us-central1",
+        template_path=str(compiled_path(cfg, COMPILED, "vertex")),
+        pipeline_root="gs://test-bucket/pipeline-root",
+        credentials=AnonymousCredentials(),
+        parameter_values={"epochs": 3, "model_registry": "gs://test-bucket/registry"},
+        enable_caching=False,
+    )
     body = job._gca_resource  # the CreatePipelineJob request body, before it is sent
     assert body.runtime_config.gcs_output_directory == "gs://test-bucket/pipeline-root"
     assert body.runtime_config.parameter_values["epochs"] == 3
     tasks = body.pipeline_spec["root"]["dag"]["tasks"]
+    assert sorted(tasks) == sorted(TASKS)
     assert all(t["cachingOptions"].get("enableCache") in (False, None) for t in tasks.values())
 
 
 def test_compile_cli_writes_both_variants_with_given_images(tmp_path):
-    result = CliRunner().invoke(app, ["compile", "--output-dir", str(tmp_path), "--image-registry",
-                                      "europe-docker.pkg.dev/p/r", "--image-tag", "abc1234", "--no-cache"])
+    cfg = load_config(TAXI_CONFIG)
+    args = ["compile", "--config", str(TAXI_CONFIG), "--output-dir", str(tmp_path)]
+    args += ["--image-registry", "europe-docker.pkg.dev/p/r", "--image-tag", "abc1234", "--no-cache"]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(compiled_path(cfg, tmp_path, t).name for t in TARGETS)
     for target in TARGETS:
-        spec = next(yaml.safe_load_all((tmp_path / f"chicago-taxi.{target}.yaml").read_text()))
+        spec = next(yaml.safe_load_all(compiled_path(cfg, tmp_path, target).read_text()))
         containers = executors(spec)
-        assert containers["trainer"]["image"] == "europe-docker.pkg.dev/p/r/taxi-mlops-trainer-gpu:abc1234"
-        assert containers["pusher"]["image"] == "europe-docker.pkg.dev/p/r/taxi-mlops-pipeline:abc1234"
+        assert containers["trainer"]["image"] == "europe-docker.pkg.dev/p/r/tabml-trainer-gpu:abc1234"
+        assert containers["pusher"]["image"] == "europe-docker.pkg.dev/p/r/tabml-pipeline:abc1234"
         assert all(t["cachingOptions"] == {} for t in spec["root"]["dag"]["tasks"].values())
+
+
+def test_compile_cli_one_target_only(tmp_path):
+    cfg = load_config(TAXI_CONFIG)
+    result = CliRunner().invoke(
+        app, ["compile", "--config", str(TAXI_CONFIG), "--output-dir", str(tmp_path), "--target", "vertex"]
+    )
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in tmp_path.iterdir()] == [compiled_path(cfg, tmp_path, "vertex").name]
+    bad = CliRunner().invoke(
+        app, ["compile", "--config", str(TAXI_CONFIG), "--output-dir", str(tmp_path), "--target", "gke"]
+    )
+    assert bad.exit_code == 2 and "--target must be one of" in bad.output

@@ -8,39 +8,62 @@ import json
 
 import pytest
 import yaml
+from rollout.isvc import ANNOTATION_PREVIOUS_URI, ANNOTATION_VERSION, STORAGE_ENV
 from typer.testing import CliRunner
 
 from components.evaluator.executor import Blessing, write_blessing
-from components.pusher import executor as pusher
+from contracts.config import load_config
+from contracts.registry import version_dir
 from pipelines.cli import app
-from tests.conftest import taxi_config
+from tests.conftest import TAXI_CONFIG, push, taxi_config
 from tests.serving.fake_k8s import FakeKubernetes
 
-NS, NAME = "taxi-prod", "chicago-taxi-big-tipper-raw"
+TAXI = load_config(TAXI_CONFIG)
+NS, NAME = "ml-prod", f"{TAXI.pipeline_name}-raw"
 PATH = f"/apis/serving.kserve.io/v1beta1/namespaces/{NS}/inferenceservices/{NAME}"
-OLD_URI = "gs://models/registry/chicago_taxi_big_tipper/1700000000"
+OLD_URI = version_dir("gs://models/registry", TAXI.model_name, 1700000000)
+IMAGE = "us-docker.pkg.dev/p/tabml/tabml-serving:abc"
 
 
 @pytest.fixture
 def cluster(tmp_path, monkeypatch):
     with FakeKubernetes() as fake:
-        kubeconfig = {"apiVersion": "v1", "kind": "Config", "current-context": "test",
-                      "clusters": [{"name": "test", "cluster": {"server": fake.url}}],
-                      "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test"}}],
-                      "users": [{"name": "test", "user": {"token": "test-token"}}]}
+        kubeconfig = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": "test",
+            "clusters": [{"name": "test", "cluster": {"server": fake.url}}],
+            "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test"}}],
+            "users": [{"name": "test", "user": {"token": "test-token"}}],
+        }
         (tmp_path / "kubeconfig").write_text(yaml.safe_dump(kubeconfig))
         monkeypatch.setenv("KUBECONFIG", str(tmp_path / "kubeconfig"))
         monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-        fake.put_object({"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
-                         "metadata": {"name": NAME, "namespace": NS},
-                         "spec": {"predictor": {"containers": [{
-                             "name": "kserve-container", "image": "taxi-serving:abc",
-                             "env": [{"name": "STORAGE_URI", "value": OLD_URI}]}]}}})
+        container = {"name": "kserve-container", "image": IMAGE, "env": [{"name": STORAGE_ENV, "value": OLD_URI}]}
+        fake.put_object(
+            {
+                "apiVersion": "serving.kserve.io/v1beta1",
+                "kind": "InferenceService",
+                "metadata": {"name": NAME, "namespace": NS},
+                "spec": {"predictor": {"containers": [container]}},
+            }
+        )
         yield fake
 
 
 def kserve_config(tmp_path):
     return taxi_config(tmp_path, push={"kserve": {"namespace": NS, "name": NAME, "canary_percent": 20}})
+
+
+def blessing(tmp_path, blessed: bool):
+    """A blessing as the Evaluator writes it (the KServe step is what is under test here)."""
+    auc = 0.9 if blessed else 0.5
+    reasons = [] if blessed else [f"AUC = {auc} is outside [0.75, None]"]
+    write_blessing(
+        str(tmp_path / "blessing"),
+        Blessing(blessed, "binary", {"name": TAXI.label.name}, [], {"auc": auc}, reasons=reasons),
+    )
+    return tmp_path / "blessing"
 
 
 def patches(fake) -> list[dict]:
@@ -49,34 +72,31 @@ def patches(fake) -> list[dict]:
 
 def test_push_rolls_the_new_version_out_as_a_canary(chain, cluster, tmp_path):
     config = kserve_config(tmp_path)
-    write_blessing(str(tmp_path / "blessing"), Blessing(True, [], {"auc": 0.9}))
-    result = pusher.run(config, str(chain.model / "Format-Serving"), str(tmp_path / "blessing"),
-                        str(chain.schema / "schema.pbtxt"), str(tmp_path / "pushed"))
+    result = push(chain, config, blessing(tmp_path, True), tmp_path / "pushed")
     assert result.pushed and result.kserve["action"] == "canary"
+    assert result.destination == version_dir(config.push.registry, config.model_name, result.version)
     [patch] = patches(cluster)
     assert patch["spec"]["predictor"]["canaryTrafficPercent"] == 20
     [container] = patch["spec"]["predictor"]["containers"]
-    assert {"name": "STORAGE_URI", "value": result.destination} in container["env"]
-    assert container["image"] == "taxi-serving:abc"  # the rest of the container is kept
-    assert patch["metadata"]["annotations"]["taxi-mlops.dev/previous-storage-uri"] == OLD_URI
-    assert patch["metadata"]["annotations"]["taxi-mlops.dev/model-version"] == str(result.version)
+    assert {"name": STORAGE_ENV, "value": result.destination} in container["env"]
+    assert container["image"] == IMAGE  # the rest of the container is kept
+    assert patch["metadata"]["annotations"][ANNOTATION_PREVIOUS_URI] == OLD_URI
+    assert patch["metadata"]["annotations"][ANNOTATION_VERSION] == str(result.version)
+    assert patch["metadata"]["resourceVersion"]  # a concurrent change answers 409, not a lost update
     saved = json.loads((tmp_path / "pushed" / "push_result.json").read_text())
     assert saved["kserve"]["storage_uri"] == result.destination
 
 
 def test_not_blessed_touches_no_inference_service(chain, cluster, tmp_path):
-    write_blessing(str(tmp_path / "blessing"), Blessing(False, [], {"auc": 0.5}, reasons=["AUC = 0.5 is outside [0.75, None]"]))
-    result = pusher.run(kserve_config(tmp_path), str(chain.model / "Format-Serving"), str(tmp_path / "blessing"),
-                        str(chain.schema / "schema.pbtxt"), str(tmp_path / "pushed"))
+    result = push(chain, kserve_config(tmp_path), blessing(tmp_path, False), tmp_path / "pushed")
     assert not result.pushed and result.kserve is None
+    assert "not blessed: AUC = 0.5" in result.reason
     assert cluster.requests == []
 
 
 def test_promote_and_rollback_commands(chain, cluster, tmp_path):
     config = kserve_config(tmp_path)
-    write_blessing(str(tmp_path / "blessing"), Blessing(True, [], {"auc": 0.9}))
-    pushed = pusher.run(config, str(chain.model / "Format-Serving"), str(tmp_path / "blessing"),
-                        str(chain.schema / "schema.pbtxt"), str(tmp_path / "pushed"))
+    pushed = push(chain, config, blessing(tmp_path, True), tmp_path / "pushed")
     config_file = tmp_path / "config.yaml"
     config_file.write_text(yaml.safe_dump(config.model_dump(mode="json", exclude_none=True)))
     runner = CliRunner()
@@ -85,10 +105,18 @@ def test_promote_and_rollback_commands(chain, cluster, tmp_path):
     assert patches(cluster)[-1]["spec"]["predictor"] == {"canaryTrafficPercent": 100}
     rolled = runner.invoke(app, ["rollback", "--config", str(config_file), "--restore"])
     assert rolled.exit_code == 0, rolled.output
-    assert "restored" in rolled.output and OLD_URI in rolled.output
+    assert "restored" in rolled.output and OLD_URI in "".join(rolled.output.split())
     restore = patches(cluster)[-1]
-    assert {"name": "STORAGE_URI", "value": OLD_URI} in restore["spec"]["predictor"]["containers"][0]["env"]
+    assert {"name": STORAGE_ENV, "value": OLD_URI} in restore["spec"]["predictor"]["containers"][0]["env"]
     assert restore["spec"]["predictor"]["canaryTrafficPercent"] is None  # merge patch: removed
-    live = cluster.objects[(NS, NAME)]["spec"]["predictor"]
-    assert {"name": "STORAGE_URI", "value": OLD_URI} in live["containers"][0]["env"]
+    live = cluster.objects[(NS, NAME)]
+    assert {"name": STORAGE_ENV, "value": OLD_URI} in live["spec"]["predictor"]["containers"][0]["env"]
+    assert ANNOTATION_PREVIOUS_URI not in live["metadata"].get("annotations", {})
     assert pushed.destination != OLD_URI
+
+
+def test_promote_without_a_kserve_target_says_what_to_set(tmp_path):
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml.safe_dump(taxi_config(tmp_path).model_dump(mode="json", exclude_none=True)))
+    result = CliRunner().invoke(app, ["promote", "--config", str(config_file)])
+    assert result.exit_code == 2 and "set push.kserve" in result.output

@@ -10,13 +10,17 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from contracts.config import load_config
 from pipelines.cli import app
+from pipelines.compile import compiled_path
 from pipelines.submit import KfpTarget, SubmitError, VertexTarget, submit_kfp, submit_vertex
-from tests.conftest import REPO
+from tests.conftest import REPO, TAXI_CONFIG
 from tests.fake_apis import FakeApis
 
-KFP_YAML = REPO / "compiled" / "chicago-taxi.kfp.yaml"
-VERTEX_YAML = REPO / "compiled" / "chicago-taxi.vertex.yaml"
+# The taxi example's committed packages (tests/test_compiled.py keeps them current).
+CONFIG = load_config(TAXI_CONFIG)
+KFP_YAML = compiled_path(CONFIG, REPO / "compiled", "kfp")
+VERTEX_YAML = compiled_path(CONFIG, REPO / "compiled", "vertex")
 PARAMS = ["model_registry=gs://models-bucket/registry", "epochs=3", 'value_thresholds={"AUC": {"lower_bound": 0.8}}']
 
 
@@ -27,6 +31,7 @@ def fake(monkeypatch):
         # (Resource Manager) before submitting; both are GCP services that cannot run here.
         monkeypatch.setenv("STORAGE_EMULATOR_HOST", server.url)
         from google.cloud.aiplatform.utils import resource_manager_utils
+
         monkeypatch.setattr(resource_manager_utils, "get_project_number", lambda *a, **k: "123456789")
         yield server
 
@@ -40,28 +45,41 @@ def uploaded_docs(request) -> list[dict]:
 def vertex_target(fake) -> VertexTarget:
     from google.auth.credentials import AnonymousCredentials
 
-    return VertexTarget(project="my-project", region="europe-west4", pipeline_root="gs://runs-bucket/root",
-                        service_account="pipelines@my-project.iam.gserviceaccount.com",
-                        labels={"team": "ml"}, api_endpoint=fake.url, credentials=AnonymousCredentials())
+    return VertexTarget(
+        project="my-project",
+        region="europe-west4",
+        pipeline_root="gs://runs-bucket/root",
+        service_account="pipelines@my-project.iam.gserviceaccount.com",
+        labels={"team": "ml"},
+        api_endpoint=fake.url,
+        credentials=AnonymousCredentials(),
+    )
 
 
 def test_kfp_submit_uploads_pipeline_and_creates_run(fake):
-    sub = submit_kfp(KfpTarget(host=fake.url, experiment="taxi-nightly", service_account="pipeline-runner"),
-                     KFP_YAML, PARAMS, run_name="manual-1")
+    sub = submit_kfp(
+        KfpTarget(host=fake.url, experiment="nightly", service_account="pipeline-runner"),
+        KFP_YAML,
+        PARAMS,
+        run_name="manual-1",
+    )
     [upload] = fake.find("POST", "/apis/v2beta1/pipelines/upload")
-    assert upload.query["name"] == ["chicago-taxi"]
+    assert upload.query["name"] == [CONFIG.pipeline_name]
     spec, platform = uploaded_docs(upload)
-    assert spec["pipelineInfo"]["name"] == "chicago-taxi"
+    assert spec["pipelineInfo"]["name"] == CONFIG.pipeline_name
     trainer = next(v for v in platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"].values())
     assert trainer["nodeSelector"]["labels"] == {"cloud.google.com/gke-accelerator": "nvidia-l4"}
     [experiment] = fake.find("POST", "/apis/v2beta1/experiments")
-    assert experiment.json()["display_name"] == "taxi-nightly"
+    assert experiment.json()["display_name"] == "nightly"
     [run] = fake.find("POST", "/apis/v2beta1/runs")
     body = run.json()
     assert body["display_name"] == "manual-1" and body["experiment_id"] == "experiment-1"
     assert body["pipeline_version_reference"] == {"pipeline_id": "pipeline-1", "pipeline_version_id": "version-1"}
-    assert body["runtime_config"]["parameters"] == {"model_registry": "gs://models-bucket/registry", "epochs": 3,
-                                                    "value_thresholds": {"AUC": {"lower_bound": 0.8}}}
+    assert body["runtime_config"]["parameters"] == {
+        "model_registry": "gs://models-bucket/registry",
+        "epochs": 3,
+        "value_thresholds": {"AUC": {"lower_bound": 0.8}},
+    }
     assert body["service_account"] == "pipeline-runner"
     assert sub.result["run_id"] == "run-1"
 
@@ -104,15 +122,18 @@ def test_kfp_schedule_creates_a_recurring_run(fake):
 
 
 def test_vertex_submit_creates_a_pipeline_job(fake):
-    sub = submit_vertex(vertex_target(fake), VERTEX_YAML, PARAMS, run_name="taxi-manual", caching=False)
+    sub = submit_vertex(vertex_target(fake), VERTEX_YAML, PARAMS, run_name="manual-1", caching=False)
     [create] = fake.find("POST", "/v1/projects/my-project/locations/europe-west4/pipelineJobs")
     body = create.json()
-    assert body["displayName"] == "taxi-manual"
+    assert body["displayName"] == "manual-1"
     assert body["serviceAccount"] == "pipelines@my-project.iam.gserviceaccount.com"
     assert body["labels"]["team"] == "ml"
     assert body["runtimeConfig"]["gcsOutputDirectory"] == "gs://runs-bucket/root"
-    assert body["runtimeConfig"]["parameterValues"] == {"model_registry": "gs://models-bucket/registry", "epochs": 3,
-                                                        "value_thresholds": {"AUC": {"lower_bound": 0.8}}}
+    assert body["runtimeConfig"]["parameterValues"] == {
+        "model_registry": "gs://models-bucket/registry",
+        "epochs": 3,
+        "value_thresholds": {"AUC": {"lower_bound": 0.8}},
+    }
     spec = body["pipelineSpec"]
     trainer = spec["deploymentSpec"]["executors"]["exec-trainer"]["container"]["resources"]
     assert trainer["accelerator"]["resourceType"] == "NVIDIA_L4"
@@ -152,17 +173,36 @@ def test_bad_submissions_say_what_to_change(fake):
 
 def test_cli_dry_run_prints_the_requests_and_sends_nothing(fake):
     runner = CliRunner()
-    kfp = runner.invoke(app, ["submit", "-t", "kfp", "--host", fake.url, "--dry-run", "-p", PARAMS[0]])
+    config = ["--config", str(TAXI_CONFIG)]
+    kfp = runner.invoke(app, ["submit", "-t", "kfp", *config, "--host", fake.url, "--dry-run", "-p", PARAMS[0]])
     assert kfp.exit_code == 0, kfp.output
     assert "POST /apis/v2beta1/runs" in kfp.output and '"model_registry": "gs://models-bucket/registry"' in kfp.output
-    vertex = runner.invoke(app, ["schedule", "-t", "vertex", "--cron", "0 3 * * *", "--project", "p",
-                                 "--pipeline-root", "gs://b/root", "--dry-run", "-p", PARAMS[0]])
+    vertex = runner.invoke(
+        app,
+        [
+            "schedule",
+            "-t",
+            "vertex",
+            *config,
+            "--cron",
+            "0 3 * * *",
+            "--project",
+            "p",
+            "--pipeline-root",
+            "gs://b/root",
+            "--dry-run",
+            "-p",
+            PARAMS[0],
+        ],
+    )
     assert vertex.exit_code == 0, vertex.output
     assert "POST /v1/projects/p/locations/us-central1/schedules" in vertex.output
     assert '"cron": "0 3 * * *"' in vertex.output and '"gcsOutputDirectory": "gs://b/root"' in vertex.output
     assert '"enableCache": true' not in vertex.output  # schedules default to no caching
     assert fake.requests == []
-    missing = runner.invoke(app, ["submit", "-t", "kfp", "--dry-run"])
+    assert f"POST /apis/v2beta1/pipelines/upload?name={CONFIG.pipeline_name}" in kfp.output
+    assert '"display_name": "tabml"' in kfp.output  # the default experiment
+    missing = runner.invoke(app, ["submit", "-t", "kfp", *config, "--dry-run"])
     assert missing.exit_code == 2 and "needs --host" in missing.output
 
 
@@ -172,3 +212,18 @@ def test_cli_runs_lists_kfp_runs(fake):
     assert "run-1" in result.output and "SUCCEEDED" in result.output
     [listing] = fake.find("GET", "/apis/v2beta1/runs")
     assert listing.query["sort_by"] == ["created_at desc"]
+
+
+@pytest.mark.parametrize("example", sorted(p.parent.name for p in (REPO / "examples").glob("*/config.yaml")))
+def test_every_example_package_submits(fake, example):
+    config = load_config(REPO / "examples" / example / "config.yaml")
+    submit_kfp(KfpTarget(host=fake.url), compiled_path(config, REPO / "compiled", "kfp"), PARAMS[:2])
+    [upload] = fake.find("POST", "/apis/v2beta1/pipelines/upload")
+    assert upload.query["name"] == [config.pipeline_name]
+    submit_vertex(vertex_target(fake), compiled_path(config, REPO / "compiled", "vertex"), PARAMS[:2])
+    [create] = fake.find("POST", "/v1/projects/my-project/locations/europe-west4/pipelineJobs")
+    assert create.json()["pipelineSpec"]["pipelineInfo"]["name"] == config.pipeline_name
+    assert create.json()["runtimeConfig"]["parameterValues"] == {
+        "model_registry": "gs://models-bucket/registry",
+        "epochs": 3,
+    }

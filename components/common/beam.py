@@ -7,7 +7,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 
 def pipeline(beam_args: list[str] | None = None) -> beam.Pipeline:
-    # DirectRunner in one process by default: the taxi sample is small, and multi-process
+    # DirectRunner in one process by default: the examples are small, and multi-process
     # DirectRunner costs more in start-up than it saves. Pass e.g. ["--runner=DataflowRunner",
     # ...] to scale out.
     args = beam_args or ["--runner=DirectRunner", "--direct_num_workers=1"]

@@ -12,6 +12,8 @@ from typing import Iterator
 
 import tensorflow as tf
 
+from contracts.artifacts import FAILURE_FILE
+
 log = logging.getLogger("tabml")
 
 
@@ -83,6 +85,23 @@ def step(name: str) -> Iterator[None]:
     start = time.perf_counter()
     yield
     log.info("%s done in %.1fs", name, time.perf_counter() - start)
+
+
+@contextmanager
+def reported_failure(step_name: str, artifact_path: str) -> Iterator[None]:
+    """A failure ends with one line naming the step and the cause (after a long traceback) and
+    leaves it in failure.json in the task's directory (the output artifact's parent)."""
+    try:
+        yield
+    except Exception as err:
+        message = f"{type(err).__name__}: {err}"
+        log.error("%s failed: %s", step_name, message)
+        try:
+            write_json(os.path.join(os.path.dirname(artifact_path.rstrip("/")), FAILURE_FILE),
+                       {"step": step_name, "error": message})
+        except Exception:  # noqa: BLE001 (the step's own error is the one to raise)
+            log.warning("could not record the failure beside %s", artifact_path)
+        raise
 
 
 def setup_logging() -> None:

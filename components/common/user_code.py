@@ -41,6 +41,8 @@ def module_copy(artifact_dir: str) -> str | None:
 
 
 def _import_file(path: str):
+    if not tf.io.gfile.exists(path):
+        raise UserCodeError(f"user_code.module_file: not found: {path}")
     with tf.io.gfile.GFile(path, "rb") as f:
         source = f.read()
     name = f"user_module_{hashlib.sha256(source).hexdigest()[:12]}"

@@ -11,18 +11,19 @@ def evaluator(config: str, value_thresholds: dict, model_registry: str, examples
               report: Output[HTML], summary: Output[Markdown], classification: Output[ClassificationMetrics]):
     """TFMA on the eval split (overall, slices, the task's metrics, Fairness Indicators), against the
     latest blessed model in model_registry when there is one; thresholds and the fairness gate bless."""
-    from components.common.io import setup_logging
+    from components.common.io import reported_failure, setup_logging
     from components.evaluator.executor import Inputs, Outputs, run
     from components.evaluator.tfma_config import binary_curves
     from contracts.config import parse_config, parse_thresholds
 
     setup_logging()
     cfg = parse_config(config)
-    result = run(cfg, Inputs(examples=examples.path, schema=schema.path, model=model.path,
-                             statistics=statistics.path, anomalies=anomalies.path,
-                             value_thresholds=parse_thresholds(value_thresholds, cfg.label.task),
-                             model_registry=model_registry),
-                 Outputs(evaluation=evaluation.path, blessing=blessing.path, report=report.path, summary=summary.path))
+    with reported_failure("Evaluator", evaluation.path):
+        result = run(cfg, Inputs(examples=examples.path, schema=schema.path, model=model.path,
+                                 statistics=statistics.path, anomalies=anomalies.path,
+                                 value_thresholds=parse_thresholds(value_thresholds, cfg.label.task),
+                                 model_registry=model_registry),
+                     Outputs(evaluation=evaluation.path, blessing=blessing.path, report=report.path, summary=summary.path))
     evaluation.metadata["tfx_type"] = "ModelEvaluation"
     blessing.metadata.update({"tfx_type": "ModelBlessing", "blessed": int(result.blessed), "reasons": result.reasons,
                               "baseline_version": result.baseline["version"] if result.baseline else 0})

@@ -9,12 +9,13 @@ def example_gen(config: str, data_source: str, examples: Output[Dataset]):
     """CSV (plain or gzip) / Parquet -> gzipped tf.Example TFRecords in Split-<name>/ (TFX's Examples layout)."""
     import json
 
-    from components.common.io import setup_logging
+    from components.common.io import reported_failure, setup_logging
     from components.example_gen.executor import Inputs, Outputs, run
     from contracts.config import parse_config
 
     setup_logging()
-    result = run(parse_config(config), Inputs(data_source=data_source), Outputs(examples=examples.path))
+    with reported_failure("ExampleGen", examples.path):
+        result = run(parse_config(config), Inputs(data_source=data_source), Outputs(examples=examples.path))
     examples.metadata.update({"tfx_type": "Examples", "split_names": json.dumps(list(result.split_counts)),
                               "split_counts": result.split_counts, "source": result.source,
                               "duplicate_rows": result.duplicate_rows, "warnings": result.warnings})

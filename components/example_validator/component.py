@@ -10,15 +10,16 @@ def example_validator(config: str, model_registry: str, statistics: Input[Artifa
                       anomalies_view: Output[HTML]):
     """TFDV anomalies of every split (and distinct-value growth against the model in
     model_registry); blocking anomalies fail the run with a readable list."""
-    from components.common.io import setup_logging
+    from components.common.io import reported_failure, setup_logging
     from components.example_validator.executor import Inputs, Outputs, run
     from contracts.config import parse_config
 
     setup_logging()
     anomalies.metadata["tfx_type"] = "ExampleAnomalies"
-    result = run(parse_config(config),
-                 Inputs(statistics=statistics.path, schema=schema.path, model_registry=model_registry),
-                 Outputs(anomalies=anomalies.path, anomalies_report=anomalies_report.path,
-                         anomalies_view=anomalies_view.path))
+    with reported_failure("ExampleValidator", anomalies.path):
+        result = run(parse_config(config),
+                     Inputs(statistics=statistics.path, schema=schema.path, model_registry=model_registry),
+                     Outputs(anomalies=anomalies.path, anomalies_report=anomalies_report.path,
+                             anomalies_view=anomalies_view.path))
     anomalies.metadata.update({"anomaly_count": len(result.anomalies),
                                "baseline_version": result.baseline_version or 0})

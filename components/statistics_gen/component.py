@@ -8,11 +8,12 @@ from components.images import PIPELINE_IMAGE
 def statistics_gen(config: str, examples: Input[Dataset], statistics: Output[Artifact],
                    statistics_view: Output[HTML]):
     """TFDV statistics per split (Split-<name>/FeatureStats.pb) and TFDV's HTML view."""
-    from components.common.io import setup_logging
+    from components.common.io import reported_failure, setup_logging
     from components.statistics_gen.executor import Inputs, Outputs, run
     from contracts.config import parse_config
 
     setup_logging()
-    result = run(parse_config(config), Inputs(examples=examples.path),
-                 Outputs(statistics=statistics.path, statistics_view=statistics_view.path))
+    with reported_failure("StatisticsGen", statistics.path):
+        result = run(parse_config(config), Inputs(examples=examples.path),
+                     Outputs(statistics=statistics.path, statistics_view=statistics_view.path))
     statistics.metadata.update({"tfx_type": "ExampleStatistics", "split_counts": result.split_counts})

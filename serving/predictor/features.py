@@ -35,7 +35,7 @@ V2_ACCEPTED = {
     STRING: {"BYTES"},
 }
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
-_INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -71,8 +71,9 @@ def _describe(value) -> str:
 def coerce(spec: FeatureSpec, value, where: str):
     """A JSON value -> the Python value for the feature's dtype, or InvalidInput."""
     if value is None:
-        raise InvalidInput(f"{where}: feature '{spec.name}' is null; send {spec.fill!r} "
-                           f"for a missing {spec.kind} value")
+        raise InvalidInput(
+            f"{where}: feature '{spec.name}' is null; send {spec.fill!r} for a missing {spec.kind} value"
+        )
     if spec.kind == STRING:
         if isinstance(value, bytes):
             try:
@@ -83,8 +84,7 @@ def coerce(spec: FeatureSpec, value, where: str):
             raise InvalidInput(f"{where}: feature '{spec.name}' must be a string, got {_describe(value)}")
         return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise InvalidInput(f"{where}: feature '{spec.name}' must be a number ({spec.kind}), "
-                           f"got {_describe(value)}")
+        raise InvalidInput(f"{where}: feature '{spec.name}' must be a number ({spec.kind}), got {_describe(value)}")
     try:
         finite = math.isfinite(value)
     except OverflowError:  # an integer too large for a float, e.g. 1 followed by 400 zeros
@@ -94,8 +94,7 @@ def coerce(spec: FeatureSpec, value, where: str):
     if spec.kind == INT64:
         if isinstance(value, (float, np.floating)):
             if not float(value).is_integer():
-                raise InvalidInput(f"{where}: feature '{spec.name}' must be an integer (int64), "
-                                   f"got {_describe(value)}")
+                raise InvalidInput(f"{where}: feature '{spec.name}' must be an integer (int64), got {_describe(value)}")
             value = int(value)
         value = int(value)
         if not _INT64_MIN <= value <= _INT64_MAX:
@@ -110,8 +109,9 @@ def check_batch_size(n: int, max_batch_size: int, what: str) -> None:
     if n == 0:
         raise InvalidInput(f"empty batch: {what} has no instances")
     if n > max_batch_size:
-        raise InvalidInput(f"batch too large: {what} has {n} instances; the maximum is "
-                           f"{max_batch_size} (--max_batch_size)")
+        raise InvalidInput(
+            f"batch too large: {what} has {n} instances; the maximum is {max_batch_size} (--max_batch_size)"
+        )
 
 
 def _columns_to_arrays(specs, columns: dict[str, list]) -> dict[str, np.ndarray]:
@@ -121,28 +121,25 @@ def _columns_to_arrays(specs, columns: dict[str, list]) -> dict[str, np.ndarray]
 def _missing_message(where: str, missing: list[str]) -> str:
     names = ", ".join(f"'{m}'" for m in missing)
     word = "feature" if len(missing) == 1 else "features"
-    return (f"{where} is missing {word} {names} (send 0 for a missing number and \"\" for a "
-            f"missing string)")
+    return f'{where} is missing {word} {names} (send 0 for a missing number and "" for a missing string)'
 
 
 def from_v1(specs: list[FeatureSpec], payload, max_batch_size: int):
     """v1 body {"instances": [{feature: value, ...}, ...]} -> (arrays, instances as logged)."""
     if not isinstance(payload, dict):
-        raise InvalidInput(f"the request body must be a JSON object with \"instances\", "
-                           f"got {type(payload).__name__}")
+        raise InvalidInput(f'the request body must be a JSON object with "instances", got {type(payload).__name__}')
     if "instances" not in payload:
-        raise InvalidInput("the request body has no \"instances\" (a list of raw feature objects)")
+        raise InvalidInput('the request body has no "instances" (a list of raw feature objects)')
     instances = payload["instances"]
     if not isinstance(instances, list):
-        raise InvalidInput(f"\"instances\" must be a list, got {type(instances).__name__}")
+        raise InvalidInput(f'"instances" must be a list, got {type(instances).__name__}')
     check_batch_size(len(instances), max_batch_size, '"instances"')
     columns: dict[str, list] = {s.name: [] for s in specs}
     logged = []
     for i, instance in enumerate(instances):
         where = f"instances[{i}]"
         if not isinstance(instance, dict):
-            raise InvalidInput(f"{where} must be an object of raw features, got "
-                               f"{_describe(instance)}")
+            raise InvalidInput(f"{where} must be an object of raw features, got {_describe(instance)}")
         missing = [s.name for s in specs if s.name not in instance]
         if missing:
             raise InvalidInput(_missing_message(where, missing))
@@ -178,8 +175,7 @@ def from_v2(specs: list[FeatureSpec], request, max_batch_size: int):
         inp = inputs[s.name]
         where = f"input '{s.name}'"
         if inp.datatype not in V2_ACCEPTED[s.kind]:
-            raise InvalidInput(f"{where} has datatype {inp.datatype}; expected "
-                               f"{V2_DATATYPE[s.kind]} ({s.kind})")
+            raise InvalidInput(f"{where} has datatype {inp.datatype}; expected {V2_DATATYPE[s.kind]} ({s.kind})")
         shape = list(inp.shape or [])
         if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] != 1) or shape[0] < 0:
             raise InvalidInput(f"{where} has shape {shape}; expected [batch] or [batch, 1]")

@@ -28,21 +28,32 @@ from . import tasks as T
 from .model_dir import resolve
 from .request_log import RequestLogger
 
-log = logging.getLogger("tabml.predictor")
+# A child of KServe's logger: its handler and format (configured by server.main).
+log = logging.getLogger("kserve.tabml")
 
 DEFAULT_MAX_BATCH_SIZE = 1024
 
 # Added to KServe's own request_{preprocess,predict,postprocess}_seconds on /metrics.
-REJECTED = Counter("tabml_predictor_rejected_requests", "requests answered with 400 by the predictor",
-                   ["model_name", "protocol"])
+REJECTED = Counter(
+    "tabml_predictor_rejected_requests", "requests answered with 400 by the predictor", ["model_name", "protocol"]
+)
 INSTANCES = Counter("tabml_predictor_instances", "instances predicted", ["model_name", "model_version"])
-PROBABILITY = Histogram("tabml_predictor_probability",
-                        "per instance: the positive-class probability (binary) or the top class's "
-                        "probability (multiclass)", ["model_name", "model_version"], buckets=T.PROBABILITY_BUCKETS)
-PREDICTED_CLASS = Counter("tabml_predictor_predicted_class", "instances per predicted (argmax) class (multiclass)",
-                          ["model_name", "model_version", "class_name"])
-MODEL_INFO = Gauge("tabml_predictor_model_info", "1 for the model version being served",
-                   ["model_name", "model_version", "task", "path"])
+PROBABILITY = Histogram(
+    "tabml_predictor_probability",
+    "per instance: the positive-class probability (binary) or the top class's probability (multiclass)",
+    ["model_name", "model_version"],
+    buckets=T.PROBABILITY_BUCKETS,
+)
+PREDICTED_CLASS = Counter(
+    "tabml_predictor_predicted_class",
+    "instances per predicted (argmax) class (multiclass)",
+    ["model_name", "model_version", "class_name"],
+)
+MODEL_INFO = Gauge(
+    "tabml_predictor_model_info",
+    "1 for the model version being served",
+    ["model_name", "model_version", "task", "path"],
+)
 VALUE_METRIC = "tabml_predictor_value"
 _value_histogram: tuple[tuple[float, ...], Histogram] | None = None
 
@@ -57,18 +68,19 @@ def value_histogram(buckets: tuple[float, ...]) -> Histogram:
         if _value_histogram[0] == buckets:
             return _value_histogram[1]
         REGISTRY.unregister(_value_histogram[1])
-    histogram = Histogram(VALUE_METRIC, "predicted value per instance (regression)",
-                          ["model_name", "model_version"], buckets=buckets)
+    histogram = Histogram(
+        VALUE_METRIC, "predicted value per instance (regression)", ["model_name", "model_version"], buckets=buckets
+    )
     _value_histogram = (buckets, histogram)
     return histogram
 
 
 @dataclass
 class Batch:
-    protocol: str                       # "v1" | "v2"
+    protocol: str  # "v1" | "v2"
     request_id: str
     arrays: dict[str, np.ndarray]
-    features: list[dict]                # per instance, as logged
+    features: list[dict]  # per instance, as logged
     outputs: dict[str, np.ndarray] = field(default_factory=dict)  # the signature's, by name
     requested_outputs: list = field(default_factory=list)
 
@@ -81,8 +93,14 @@ def _parse_json(body):
 
 
 class TabularModel(Model):
-    def __init__(self, name: str, model_path: str, *, max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
-                 request_log: str | None = None):
+    def __init__(
+        self,
+        name: str,
+        model_path: str,
+        *,
+        max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+        request_log: str | None = None,
+    ):
         super().__init__(name, return_response_headers=True)
         self.model_path = model_path
         self.max_batch_size = max_batch_size
@@ -107,8 +125,9 @@ class TabularModel(Model):
         self.version_dir, self.version, self.metadata = resolved.path, resolved.version, resolved.metadata
         self._loaded = tf.saved_model.load(self.version_dir)
         if SERVING_RAW not in self._loaded.signatures:
-            raise ValueError(f"{self.version_dir} has no '{SERVING_RAW}' signature "
-                             f"(has: {sorted(self._loaded.signatures)})")
+            raise ValueError(
+                f"{self.version_dir} has no '{SERVING_RAW}' signature (has: {sorted(self._loaded.signatures)})"
+            )
         self._fn = self._loaded.signatures[SERVING_RAW]
         try:
             self.head = T.head_for(self.metadata, self._fn.structured_outputs)
@@ -122,15 +141,24 @@ class TabularModel(Model):
             self.head.classes = [c.decode("utf-8") for c in warm[CLASSES][0]]
             recorded = (self.metadata.get("label") or {}).get("classes")
             if recorded and list(recorded) != self.head.classes:
-                raise ValueError(f"{self.version_dir}: the model's '{CLASSES}' output is {self.head.classes}, "
-                                 f"but model_metadata.json's label.classes is {recorded}")
+                raise ValueError(
+                    f"{self.version_dir}: the model's '{CLASSES}' output is {self.head.classes}, "
+                    f"but model_metadata.json's label.classes is {recorded}"
+                )
         if isinstance(self.head, T.RegressionHead):
             self._histogram = value_histogram(T.regression_buckets(self.metadata))
         self.request_logger = RequestLogger(self.request_log_path, self.name)
         MODEL_INFO.labels(self.name, self.version, self.task, self.version_dir).set(1)
-        log.info("serving %s version %s (%s) from %s (%d features, max batch %d, request log %s)",
-                 self.name, self.version, self.task, self.version_dir, len(self.specs), self.max_batch_size,
-                 self.request_logger.path or "off")
+        log.info(
+            "serving %s version %s (%s) from %s (%d features, max batch %d, request log %s)",
+            self.name,
+            self.version,
+            self.task,
+            self.version_dir,
+            len(self.specs),
+            self.max_batch_size,
+            self.request_logger.path or "off",
+        )
         self.ready = True
         return self.ready
 
@@ -154,14 +182,16 @@ class TabularModel(Model):
     # -- request path ------------------------------------------------------------------------
     def _reject(self, request_id: str, protocol: str, error: str) -> None:
         REJECTED.labels(self.name, protocol).inc()
-        self.request_logger.rejected(request_id=request_id, model_name=self.name,
-                                     model_version=self.version, protocol=protocol, error=error)
+        self.request_logger.rejected(
+            request_id=request_id, model_name=self.name, model_version=self.version, protocol=protocol, error=error
+        )
 
     async def preprocess(self, payload, headers=None):
         headers = headers or {}
         protocol = "v2" if isinstance(payload, InferRequest) else "v1"
         request_id = headers.get("x-request-id") or (
-            payload.id if protocol == "v2" and payload.id else uuid.uuid4().hex)
+            payload.id if protocol == "v2" and payload.id else uuid.uuid4().hex
+        )
         try:
             if isinstance(payload, (bytes, str)):
                 # KServe hands over the raw body when the content-type is not JSON (curl -d).
@@ -200,9 +230,16 @@ class TabularModel(Model):
         predictions = self.head.v1(result.outputs)
         # Written before the response (a logged request is never lost), but on a worker thread:
         # a slow log sink must not stall the event loop that serves every other request.
-        await asyncio.to_thread(self.request_logger.predictions, request_id=result.request_id,
-                                model_name=self.name, model_version=self.version, task=self.task,
-                                protocol=result.protocol, features=result.features, predictions=predictions)
+        await asyncio.to_thread(
+            self.request_logger.predictions,
+            request_id=result.request_id,
+            model_name=self.name,
+            model_version=self.version,
+            task=self.task,
+            protocol=result.protocol,
+            features=result.features,
+            predictions=predictions,
+        )
         self._observe(result.outputs, len(predictions))
         if response_headers is not None:
             response_headers["x-request-id"] = result.request_id
@@ -215,6 +252,11 @@ class TabularModel(Model):
             output = InferOutput(name=name, shape=list(array.shape), datatype=datatype)
             output.set_data_from_numpy(array, binary_data=binary)
             outputs.append(output)
-        return InferResponse(response_id=result.request_id, model_name=self.name,
-                             model_version=self.version, infer_outputs=outputs,
-                             use_binary_outputs=binary, requested_outputs=result.requested_outputs or None)
+        return InferResponse(
+            response_id=result.request_id,
+            model_name=self.name,
+            model_version=self.version,
+            infer_outputs=outputs,
+            use_binary_outputs=binary,
+            requested_outputs=result.requested_outputs or None,
+        )

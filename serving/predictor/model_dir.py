@@ -26,8 +26,8 @@ class ModelDirError(Exception):
 
 @dataclass
 class ResolvedModel:
-    path: str                     # the version directory that holds saved_model.pb
-    version: str                  # its name ("1795336860"), or "" when not numeric
+    path: str  # the version directory that holds saved_model.pb
+    version: str  # its name ("1795336860"), or "" when not numeric
     metadata: dict = field(default_factory=dict)  # model_metadata.json, {} when absent
 
 
@@ -51,7 +51,8 @@ def resolve(path: str) -> ResolvedModel:
     if not versions:
         raise ModelDirError(
             f"no servable model under {path}: it holds no {SAVED_MODEL_FILE} and no numeric "
-            f"version directory with {METADATA_FILE}")
+            f"version directory with {METADATA_FILE}"
+        )
     chosen = os.path.join(path, str(versions[-1]))
     if not tf.io.gfile.exists(os.path.join(chosen, SAVED_MODEL_FILE)):
         raise ModelDirError(f"version directory {chosen} has no {SAVED_MODEL_FILE}")

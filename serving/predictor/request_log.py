@@ -31,7 +31,7 @@ _FILE_SUFFIXES = (".jsonl", ".json", ".log", ".ndjson")
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def log_file_for(path: str, model_name: str) -> str:
@@ -65,20 +65,51 @@ class RequestLogger:
             self._file.write(text)
             self._file.flush()
 
-    def predictions(self, *, request_id: str, model_name: str, model_version: str, task: str, protocol: str,
-                    features: list[dict], predictions: list) -> None:
+    def predictions(
+        self,
+        *,
+        request_id: str,
+        model_name: str,
+        model_version: str,
+        task: str,
+        protocol: str,
+        features: list[dict],
+        predictions: list,
+    ) -> None:
         ts = _now()
         n = len(predictions)
-        self._write([{"timestamp": ts, "request_id": request_id, "model_name": model_name,
-                      "model_version": model_version, "task": task, "protocol": protocol, "index": i,
-                      "batch_size": n, "features": f, "prediction": p}
-                     for i, (f, p) in enumerate(zip(features, predictions))])
+        self._write(
+            [
+                {
+                    "timestamp": ts,
+                    "request_id": request_id,
+                    "model_name": model_name,
+                    "model_version": model_version,
+                    "task": task,
+                    "protocol": protocol,
+                    "index": i,
+                    "batch_size": n,
+                    "features": f,
+                    "prediction": p,
+                }
+                for i, (f, p) in enumerate(zip(features, predictions, strict=True))
+            ]
+        )
 
-    def rejected(self, *, request_id: str, model_name: str, model_version: str, protocol: str,
-                 error: str) -> None:
-        self._write([{"timestamp": _now(), "request_id": request_id, "model_name": model_name,
-                      "model_version": model_version, "protocol": protocol, "status": 400,
-                      "error": error}])
+    def rejected(self, *, request_id: str, model_name: str, model_version: str, protocol: str, error: str) -> None:
+        self._write(
+            [
+                {
+                    "timestamp": _now(),
+                    "request_id": request_id,
+                    "model_name": model_name,
+                    "model_version": model_version,
+                    "protocol": protocol,
+                    "status": 400,
+                    "error": error,
+                }
+            ]
+        )
 
     def close(self) -> None:
         with self._lock:

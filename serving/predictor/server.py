@@ -19,15 +19,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 from http import HTTPStatus
 
+import kserve
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-
-import kserve
 from kserve import model_server as kms
 from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
+from kserve.logging import KSERVE_LOGGER_NAME, configure_logging
 from kserve.protocol.rest.server import RESTServer
 
 from .model import DEFAULT_MAX_BATCH_SIZE, TabularModel
@@ -38,21 +39,34 @@ DEFAULT_MODEL_NAME = "model"  # kserve's own default for --model_name
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="tabml-serve", parents=[kms.parser],
-        description="Serve a pushed tabml SavedModel (serving_raw; binary, multiclass or regression) with KServe.")
-    parser.add_argument("--model_dir", default=os.environ.get("MODEL_DIR", "/mnt/models"),
-                        help="a version directory, or a model base path <registry>/<model_name> "
-                             "(the highest version with model_metadata.json is served); local or gs://. "
-                             "Default: $MODEL_DIR or /mnt/models (where KServe's storage "
-                             "initializer puts storageUri)")
-    parser.add_argument("--host", default=os.environ.get("SERVING_HOST", "0.0.0.0"),
-                        help="address the REST server binds (127.0.0.1 for local use)")
-    parser.add_argument("--max_batch_size", type=int,
-                        default=int(os.environ.get("MAX_BATCH_SIZE", DEFAULT_MAX_BATCH_SIZE)),
-                        help="instances per request above which the request gets a 400")
-    parser.add_argument("--request_log", default=os.environ.get("REQUEST_LOG", ""),
-                        help="JSON-lines request log: a .jsonl file or a directory "
-                             "(empty: no request log)")
+        prog="tabml-serve",
+        parents=[kms.parser],
+        description="Serve a pushed tabml SavedModel (serving_raw; binary, multiclass or regression) with KServe.",
+    )
+    parser.add_argument(
+        "--model_dir",
+        default=os.environ.get("MODEL_DIR", "/mnt/models"),
+        help="a version directory, or a model base path <registry>/<model_name> "
+        "(the highest version with model_metadata.json is served); local or gs://. "
+        "Default: $MODEL_DIR or /mnt/models (where KServe's storage "
+        "initializer puts storageUri)",
+    )
+    parser.add_argument(
+        "--host",
+        default=os.environ.get("SERVING_HOST", "0.0.0.0"),
+        help="address the REST server binds (127.0.0.1 for local use)",
+    )
+    parser.add_argument(
+        "--max_batch_size",
+        type=int,
+        default=int(os.environ.get("MAX_BATCH_SIZE", DEFAULT_MAX_BATCH_SIZE)),
+        help="instances per request above which the request gets a 400",
+    )
+    parser.add_argument(
+        "--request_log",
+        default=os.environ.get("REQUEST_LOG", ""),
+        help="JSON-lines request log: a .jsonl file or a directory (empty: no request log)",
+    )
     return parser
 
 
@@ -80,15 +94,24 @@ class TabularModelServer(kserve.ModelServer):
             return super().start(models)
         self._register_and_check_atleast_one_model_is_ready(models)
         self._rest_server = RESTServer(
-            FASTAPI_APP_IMPORT_STRING, self.dataplane, self.model_repository_extension,
-            self.http_port, access_log_format=self.access_log_format, workers=1,
-            grace_period=self.grace_period)
+            FASTAPI_APP_IMPORT_STRING,
+            self.dataplane,
+            self.model_repository_extension,
+            self.http_port,
+            access_log_format=self.access_log_format,
+            workers=1,
+            grace_period=self.grace_period,
+        )
         self._rest_server.config.host = self.host
         self.servers.append(self._rest_server.start())
         if self.enable_grpc:
             self._grpc_server = kms.GRPCServer(
-                self.grpc_port, self.dataplane, self.model_repository_extension,
-                kwargs=vars(kms.args), grace_period=self.grace_period)
+                self.grpc_port,
+                self.dataplane,
+                self.model_repository_extension,
+                kwargs=vars(kms.args),
+                grace_period=self.grace_period,
+            )
             self.servers.append(self._grpc_server.start(self.max_threads))
         self.setup_event_loop()
         self.register_signal_handler()
@@ -102,18 +125,27 @@ def main(argv: list[str] | None = None) -> None:
         # KServe spawns workers by pickling the loaded model (TF objects, the log's lock): it
         # cannot. Scale with replicas (the InferenceService's minReplicas/maxReplicas) instead.
         parser.error("--workers must be 1: scale out with more replicas")
+    if args.configure_logging and not logging.getLogger(KSERVE_LOGGER_NAME).handlers:
+        # Before the model loads, so that its "serving <name> version <v> (<task>)" line is
+        # logged; ModelServer then finds the logger configured and leaves it.
+        configure_logging(args.log_config_file)
     name = args.model_name
     if name == DEFAULT_MODEL_NAME:  # not given: the name the Pusher recorded
         name = resolve(args.model_dir).metadata.get("model_name") or DEFAULT_MODEL_NAME
-    model = TabularModel(name, args.model_dir, max_batch_size=args.max_batch_size,
-                         request_log=args.request_log or None)
+    model = TabularModel(name, args.model_dir, max_batch_size=args.max_batch_size, request_log=args.request_log or None)
     model.load()
-    TabularModelServer(host=args.host, http_port=args.http_port, grpc_port=args.grpc_port,
-                    workers=args.workers, max_threads=args.max_threads,
-                    max_asyncio_workers=args.max_asyncio_workers, enable_grpc=args.enable_grpc,
-                    enable_docs_url=args.enable_docs_url,
-                    enable_latency_logging=args.enable_latency_logging,
-                    access_log_format=args.access_log_format).start([model])
+    TabularModelServer(
+        host=args.host,
+        http_port=args.http_port,
+        grpc_port=args.grpc_port,
+        workers=args.workers,
+        max_threads=args.max_threads,
+        max_asyncio_workers=args.max_asyncio_workers,
+        enable_grpc=args.enable_grpc,
+        enable_docs_url=args.enable_docs_url,
+        enable_latency_logging=args.enable_latency_logging,
+        access_log_format=args.access_log_format,
+    ).start([model])
 
 
 if __name__ == "__main__":

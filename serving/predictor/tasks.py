@@ -1,11 +1,11 @@
 """What the predictor answers for each task, from the `serving_raw` signature's outputs
 (contracts/signatures.py):
 
-task        signature outputs                        v1 `predictions` item                v2 outputs
-binary      probabilities f32 [batch]                 p (positive-class probability)       probabilities FP32 [batch]
-multiclass  probabilities f32 [batch, K],             {"class": argmax class,              probabilities FP32 [batch, K],
-            classes string [batch, K]                  "probabilities": {class: p, ...}}   classes BYTES [batch, K]
-regression  predictions f32 [batch]                   value                                predictions FP32 [batch]
+task        signature outputs               v1 `predictions` item                v2 outputs
+binary      probabilities f32 [batch]       p (positive-class probability)       probabilities FP32 [batch]
+multiclass  probabilities f32 [batch, K],   {"class": argmax class,              probabilities FP32 [batch, K],
+            classes string [batch, K]        "probabilities": {class: p, ...}}   classes BYTES [batch, K]
+regression  predictions f32 [batch]         value                                predictions FP32 [batch]
 
 The task is the pushed model's `model_metadata.json` "task" (or its label's), else it is read off
 the outputs; either way the outputs must be the task's, or the model is not loaded.
@@ -36,9 +36,11 @@ def infer_task(outputs: dict) -> str:
         return REGRESSION
     if _rank(outputs.get(PROBABILITIES)) == 1:
         return BINARY
-    raise ValueError(f"cannot tell the task from the outputs {sorted(outputs)}: expected '{PROBABILITIES}' "
-                     f"[batch] (binary), '{PROBABILITIES}' + '{CLASSES}' [batch, K] (multiclass) or "
-                     f"'{PREDICTIONS}' [batch] (regression)")
+    raise ValueError(
+        f"cannot tell the task from the outputs {sorted(outputs)}: expected '{PROBABILITIES}' "
+        f"[batch] (binary), '{PROBABILITIES}' + '{CLASSES}' [batch, K] (multiclass) or "
+        f"'{PREDICTIONS}' [batch] (regression)"
+    )
 
 
 def declared_task(metadata: dict) -> str | None:
@@ -114,16 +116,18 @@ class MulticlassHead(Head):
 
     def output_types(self):
         k = len(self.classes) or -1
-        return [{"name": PROBABILITIES, "datatype": "FP32", "shape": [-1, k]},
-                {"name": CLASSES, "datatype": "BYTES", "shape": [-1, k]}]
+        return [
+            {"name": PROBABILITIES, "datatype": "FP32", "shape": [-1, k]},
+            {"name": CLASSES, "datatype": "BYTES", "shape": [-1, k]},
+        ]
 
     def v1(self, outputs):
         probs, classes = outputs[PROBABILITIES], outputs[CLASSES]
         best = np.argmax(probs, axis=1)
         out = []
-        for row, names, top in zip(probs, classes, best):
+        for row, names, top in zip(probs, classes, best, strict=True):
             names = [n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in names]
-            out.append({"class": names[top], "probabilities": {n: float(p) for n, p in zip(names, row)}})
+            out.append({"class": names[top], "probabilities": {n: float(p) for n, p in zip(names, row, strict=True)}})
         return out
 
     def v2(self, outputs):

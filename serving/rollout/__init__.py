@@ -4,8 +4,13 @@ Self-contained (the `kubernetes` client and the standard library only), so the P
 pipeline env (kubernetes 30) and the serving env (kubernetes 37) can both import it.
 """
 
-from .isvc import (ANNOTATION_PREVIOUS_URI, ANNOTATION_VERSION, IsvcRollout, RolloutError,
-                   RolloutResult, storage_uri_of)
+from .isvc import ANNOTATION_PREVIOUS_URI, ANNOTATION_VERSION, IsvcRollout, RolloutError, RolloutResult, storage_uri_of
 
-__all__ = ["ANNOTATION_PREVIOUS_URI", "ANNOTATION_VERSION", "IsvcRollout", "RolloutError",
-           "RolloutResult", "storage_uri_of"]
+__all__ = [
+    "ANNOTATION_PREVIOUS_URI",
+    "ANNOTATION_VERSION",
+    "IsvcRollout",
+    "RolloutError",
+    "RolloutResult",
+    "storage_uri_of",
+]

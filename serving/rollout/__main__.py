@@ -55,8 +55,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.template:
                 with open(args.template) as f:
                     template = next(d for d in yaml.safe_load_all(f) if d and d.get("kind") == "InferenceService")
-            result = rollout.deploy(args.storage_uri, args.canary_percent, model_version=args.model_version,
-                                    template=template)
+            result = rollout.deploy(
+                args.storage_uri, args.canary_percent, model_version=args.model_version, template=template
+            )
         elif args.action == "promote":
             result = rollout.promote()
         else:
@@ -64,9 +65,18 @@ def main(argv: list[str] | None = None) -> int:
     except RolloutError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(json.dumps({"action": result.action, "namespace": result.namespace, "name": result.name,
-                      "storage_uri": result.storage_uri, "previous_storage_uri": result.previous_storage_uri,
-                      "canary_percent": result.canary_percent}))
+    print(
+        json.dumps(
+            {
+                "action": result.action,
+                "namespace": result.namespace,
+                "name": result.name,
+                "storage_uri": result.storage_uri,
+                "previous_storage_uri": result.previous_storage_uri,
+                "canary_percent": result.canary_percent,
+            }
+        )
+    )
     return 0
 
 

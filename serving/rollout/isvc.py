@@ -44,7 +44,7 @@ class RolloutError(Exception):
 
 @dataclass
 class RolloutResult:
-    action: str                       # created | canary | unchanged | promoted | rolled-back | ...
+    action: str  # created | canary | unchanged | promoted | rolled-back | ...
     namespace: str
     name: str
     storage_uri: str = ""
@@ -115,25 +115,31 @@ class IsvcRollout:
         return self.api.patch_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, self.name, body)
 
     # -- operations --------------------------------------------------------------------------
-    def deploy(self, storage_uri: str, canary_percent: int, *, model_version: str = "",
-               template: dict | None = None) -> RolloutResult:
+    def deploy(
+        self, storage_uri: str, canary_percent: int, *, model_version: str = "", template: dict | None = None
+    ) -> RolloutResult:
         """Serve `storage_uri`; when a model is already served, as a canary of canary_percent."""
         if not 0 <= canary_percent <= 100:
             raise RolloutError(f"canary_percent must be within 0..100, got {canary_percent}")
         if not is_version_dir(storage_uri):
-            raise RolloutError(f"{storage_uri} is not a version directory (<registry>/<model>/<version>): "
-                               "a base path would let old pods pick up the new model")
+            raise RolloutError(
+                f"{storage_uri} is not a version directory (<registry>/<model>/<version>): "
+                "a base path would let old pods pick up the new model"
+            )
         result = RolloutResult("", self.namespace, self.name, storage_uri)
         isvc = self.get()
         if isvc is not None and "model" in isvc["spec"]["predictor"]:
             raise RolloutError(
                 f"{self.namespace}/{self.name} uses a ServingRuntime (spec.predictor.model), which needs a "
                 "model base path and loads new versions by itself, without a canary; canary rollouts go to "
-                "the custom predictor (serving/manifests/base/inferenceservice-custom.yaml)")
+                "the custom predictor (serving/manifests/base/inferenceservice-custom.yaml)"
+            )
         if isvc is None:
             if template is None:
-                raise RolloutError(f"InferenceService {self.namespace}/{self.name} does not exist and "
-                                   f"no template was given (kubectl apply -k serving/manifests/overlays/...)")
+                raise RolloutError(
+                    f"InferenceService {self.namespace}/{self.name} does not exist and "
+                    f"no template was given (kubectl apply -k serving/manifests/overlays/...)"
+                )
             body = copy.deepcopy(template)
             body.setdefault("metadata", {}).update(name=self.name, namespace=self.namespace)
             body["metadata"].pop("resourceVersion", None)
@@ -163,16 +169,21 @@ class IsvcRollout:
             annotations[ANNOTATION_PREVIOUS_URI] = current
         if model_version:
             annotations[ANNOTATION_VERSION] = str(model_version)
-        self._patch(isvc, {"metadata": {"annotations": annotations},
-                           "spec": {"predictor": predictor_patch}}, result)
+        self._patch(isvc, {"metadata": {"annotations": annotations}, "spec": {"predictor": predictor_patch}}, result)
         result.action, result.canary_percent = "canary", canary_percent
         return result
 
     def promote(self) -> RolloutResult:
         """The canary takes all traffic."""
         isvc = self._require()
-        result = RolloutResult("promoted", self.namespace, self.name, storage_uri_of(isvc),
-                               isvc["metadata"].get("annotations", {}).get(ANNOTATION_PREVIOUS_URI, ""), 100)
+        result = RolloutResult(
+            "promoted",
+            self.namespace,
+            self.name,
+            storage_uri_of(isvc),
+            isvc["metadata"].get("annotations", {}).get(ANNOTATION_PREVIOUS_URI, ""),
+            100,
+        )
         self._patch(isvc, {"spec": {"predictor": {"canaryTrafficPercent": 100}}}, result)
         return result
 
@@ -185,11 +196,16 @@ class IsvcRollout:
         isvc = self._patch(isvc, {"spec": {"predictor": {"canaryTrafficPercent": 0}}}, result)
         if restore:
             if not previous:
-                raise RolloutError(f"{self.namespace}/{self.name} has no {ANNOTATION_PREVIOUS_URI} "
-                                   f"annotation: no previous storage URI to restore")
+                raise RolloutError(
+                    f"{self.namespace}/{self.name} has no {ANNOTATION_PREVIOUS_URI} "
+                    f"annotation: no previous storage URI to restore"
+                )
             predictor_patch = _with_storage_uri(isvc["spec"]["predictor"], previous)
             predictor_patch["canaryTrafficPercent"] = None  # merge patch: remove; it takes all traffic
-            self._patch(isvc, {"metadata": {"annotations": {ANNOTATION_PREVIOUS_URI: None}},
-                               "spec": {"predictor": predictor_patch}}, result)
+            self._patch(
+                isvc,
+                {"metadata": {"annotations": {ANNOTATION_PREVIOUS_URI: None}}, "spec": {"predictor": predictor_patch}},
+                result,
+            )
             result.action, result.storage_uri = "restored", previous
         return result

@@ -43,6 +43,8 @@ else:
     # example -> task
     EXAMPLES = {"chicago_taxi": "binary", "penguins": "multiclass", "auto_mpg": "regression"}
     BINARY_EXAMPLE = "chicago_taxi"
+    # One test per fixture, its id naming the task (`pytest tests/serving -k multiclass`).
+    each_task = pytest.mark.parametrize("example", list(EXAMPLES), ids=[f"{t}-{e}" for e, t in EXAMPLES.items()])
     MAX_BATCH = 100
     START_TIMEOUT_S = 120
 
@@ -69,7 +71,8 @@ else:
             path = self.model_base / self.rows["model_version"]
             assert (path / "saved_model.pb").exists(), (
                 f"{path} is missing: regenerate with `.venv/bin/python tests/serving/make_fixture_model.py "
-                f"--example {self.example}`")
+                f"--example {self.example}`"
+            )
             return path
 
         @property
@@ -168,9 +171,24 @@ else:
         port = free_port()
         request_log = tmp / "request_log"
         out = tmp / "server.log"
-        cmd = [sys.executable, "-m", "predictor", "--model_dir", str(model_dir), "--host", "127.0.0.1",
-               "--http_port", str(port), "--enable_grpc", "false", "--request_log", str(request_log),
-               "--max_batch_size", str(MAX_BATCH), *extra]
+        cmd = [
+            sys.executable,
+            "-m",
+            "predictor",
+            "--model_dir",
+            str(model_dir),
+            "--host",
+            "127.0.0.1",
+            "--http_port",
+            str(port),
+            "--enable_grpc",
+            "false",
+            "--request_log",
+            str(request_log),
+            "--max_batch_size",
+            str(MAX_BATCH),
+            *extra,
+        ]
         env = {**os.environ, "PYTHONPATH": str(REPO / "serving")}
         with open(out, "wb") as f:
             process = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=REPO)

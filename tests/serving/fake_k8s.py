@@ -12,7 +12,9 @@ import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-_PATH = re.compile(r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/namespaces/(?P<ns>[^/]+)/(?P<plural>[^/]+)(?:/(?P<name>[^/?]+))?$")
+_PATH = re.compile(
+    r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/namespaces/(?P<ns>[^/]+)/(?P<plural>[^/]+)(?:/(?P<name>[^/?]+))?$"
+)
 
 
 @dataclass
@@ -90,8 +92,14 @@ class FakeKubernetes:
 
     @staticmethod
     def _status(code: int, reason: str, message: str):
-        return code, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason,
-                      "message": message, "code": code}
+        return code, {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "status": "Failure",
+            "reason": reason,
+            "message": message,
+            "code": code,
+        }
 
     def respond(self, method: str, path: str, content_type: str, body):
         m = _PATH.match(path.split("?")[0])
@@ -114,14 +122,19 @@ class FakeKubernetes:
                 return 201, obj
             if method == "PATCH" and m["name"]:
                 if content_type.split(";")[0].strip() != "application/merge-patch+json":
-                    return self._status(415, "UnsupportedMediaType", f"this fake takes merge patches, got {content_type}")
+                    return self._status(
+                        415, "UnsupportedMediaType", f"this fake takes merge patches, got {content_type}"
+                    )
                 if key not in self.objects:
                     return self._status(404, "NotFound", f'{m["plural"]} "{m["name"]}" not found')
                 current = self.objects[key]
                 wanted_rv = (body.get("metadata") or {}).get("resourceVersion")
                 if wanted_rv is not None and wanted_rv != current["metadata"]["resourceVersion"]:
-                    return self._status(409, "Conflict", "the object has been modified; please apply your "
-                                                         "changes to the latest version and try again")
+                    return self._status(
+                        409,
+                        "Conflict",
+                        "the object has been modified; please apply your changes to the latest version and try again",
+                    )
                 patched = merge_patch(current, body)
                 patched["metadata"]["resourceVersion"] = self._next_rv()
                 self.objects[key] = patched

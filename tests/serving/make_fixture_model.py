@@ -91,9 +91,16 @@ def train_and_push(example: str, root: Path) -> Path:
     config = example_config(example, root)
     chain = run_chain(config, root)
     evaluate(chain, config, root, statistics=str(chain.statistics))
-    result = pusher.run(config, pusher.Inputs(model=str(chain.model), blessing=str(root / "blessing"),
-                                              schema=str(chain.schema), statistics=str(chain.statistics)),
-                        pusher.Outputs(pushed_model=str(root / "pushed_model")))
+    result = pusher.run(
+        config,
+        pusher.Inputs(
+            model=str(chain.model),
+            blessing=str(root / "blessing"),
+            schema=str(chain.schema),
+            statistics=str(chain.statistics),
+        ),
+        pusher.Outputs(pushed_model=str(root / "pushed_model")),
+    )
     if not result.pushed:
         sys.exit(f"{example}: nothing pushed: {result.reason} (outputs under {root})")
     return Path(result.destination)
@@ -114,6 +121,8 @@ def main() -> None:
 
     out = FIXTURES / example
     model_dir = out / "model"
+    if source.is_relative_to(model_dir):  # the fixture itself (rows.json only): keep a copy first
+        source = Path(shutil.copytree(source, Path(tempfile.mkdtemp()) / source.name))
     if model_dir.exists():
         shutil.rmtree(model_dir)
     target = model_dir / source.name
@@ -121,8 +130,9 @@ def main() -> None:
 
     model = tf.saved_model.load(str(target))
     raw_spec = model.signatures[SERVING_RAW].structured_input_signature[1]
-    kinds = {n: (INT if s.dtype == tf.int64 else FLOAT if s.dtype == tf.float32 else BYTES)
-             for n, s in raw_spec.items()}
+    kinds = {
+        n: (INT if s.dtype == tf.int64 else FLOAT if s.dtype == tf.float32 else BYTES) for n, s in raw_spec.items()
+    }
     features = sorted(kinds)
     data = REPO / config.data.source
     # As ExampleGen reads a CSV: text, '' (and data.missing_values) for missing; gzip by its name.
@@ -153,15 +163,21 @@ def main() -> None:
             expected_json[name] = value.astype(np.float32).astype(float).tolist()
 
     metadata = json.loads((target / METADATA_FILE).read_text())
-    (out / "rows.json").write_text(json.dumps({
-        "example": example,
-        "task": metadata.get("task") or config.label.task,
-        "source": f"{config.data.source}: {picked}",
-        "model_version": str(metadata["version"]),
-        "model_name": metadata["model_name"],
-        "instances": instances,
-        "expected_serving_default": expected_json,
-    }, indent=1) + "\n")
+    (out / "rows.json").write_text(
+        json.dumps(
+            {
+                "example": example,
+                "task": metadata.get("task") or config.label.task,
+                "source": f"{config.data.source}: {picked}",
+                "model_version": str(metadata["version"]),
+                "model_name": metadata["model_name"],
+                "instances": instances,
+                "expected_serving_default": expected_json,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
     print(f"copied {source} -> {target} ({size / 1024:.0f} KiB); wrote {out / 'rows.json'} ({len(instances)} rows)")
 

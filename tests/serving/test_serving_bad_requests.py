@@ -8,8 +8,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-
-from conftest import EXAMPLES, MAX_BATCH
+from conftest import MAX_BATCH, each_task
 from test_serving_http import v2_body
 
 
@@ -29,8 +28,10 @@ _DROP = object()
 def v1_cases(good: dict):
     return {
         "missing feature": ({"instances": [good, _with(good, fare=_DROP)]}, ["instances[1]", "'fare'"]),
-        "two missing features": ({"instances": [_with(good, company=_DROP, trip_miles=_DROP)]},
-                                 ["'company'", "'trip_miles'"]),
+        "two missing features": (
+            {"instances": [_with(good, company=_DROP, trip_miles=_DROP)]},
+            ["'company'", "'trip_miles'"],
+        ),
         "null value": ({"instances": [_with(good, trip_seconds=None)]}, ["'trip_seconds'", "null"]),
         "string for a float": ({"instances": [_with(good, fare="twelve")]}, ["'fare'", "number", "'twelve'"]),
         "fraction for an int64": ({"instances": [_with(good, trip_start_hour=7.5)]}, ["'trip_start_hour'", "integer"]),
@@ -38,8 +39,10 @@ def v1_cases(good: dict):
         "bool for a number": ({"instances": [_with(good, trip_miles=True)]}, ["'trip_miles'", "bool"]),
         "list for a number": ({"instances": [_with(good, fare=[1.0, 2.0])]}, ["'fare'", "list"]),
         "empty batch": ({"instances": []}, ["empty batch"]),
-        "oversized batch": ({"instances": [good] * (MAX_BATCH + 1)},
-                            [f"{MAX_BATCH + 1} instances", f"maximum is {MAX_BATCH}"]),
+        "oversized batch": (
+            {"instances": [good] * (MAX_BATCH + 1)},
+            [f"{MAX_BATCH + 1} instances", f"maximum is {MAX_BATCH}"],
+        ),
         "instances not a list": ({"instances": good}, ['"instances" must be a list']),
         "instance not an object": ({"instances": [good, [1, 2, 3]]}, ["instances[1]", "object"]),
         "no instances key": ({"inputs": [good]}, ['no "instances"']),
@@ -54,19 +57,26 @@ def test_v1_bad_requests_get_400_naming_the_problem(server, rows):
     with server.client() as c:
         for case, (body, expected) in v1_cases(good).items():
             r = c.post(url, json=body)
-            error = r.json().get("error", "") if r.headers.get("content-type", "").startswith("application/json") else r.text
+            error = (
+                r.json().get("error", "")
+                if r.headers.get("content-type", "").startswith("application/json")
+                else r.text
+            )
             if r.status_code != 400 or not all(e in error for e in expected):
                 failures.append(f"{case}: {r.status_code} {error!r}, expected 400 naming {expected}")
         assert c.post(url, json={"instances": [good]}).status_code == 200  # the good row itself passes
     assert not failures, "\n".join(failures)
 
 
-@pytest.mark.parametrize("body, content_type", [
-    (b'{"instances": [{"fare": 1.0', "application/json"),
-    (b'{"instances": [{"fare": 1.0', "text/plain"),
-    (b"", "application/json"),
-    (b"not json at all", None),
-])
+@pytest.mark.parametrize(
+    "body, content_type",
+    [
+        (b'{"instances": [{"fare": 1.0', "application/json"),
+        (b'{"instances": [{"fare": 1.0', "text/plain"),
+        (b"", "application/json"),
+        (b"not json at all", None),
+    ],
+)
 def test_v1_malformed_json_gets_400(server, body, content_type):
     headers = {"content-type": content_type} if content_type else {}
     with server.client() as c:
@@ -91,22 +101,34 @@ def test_v2_bad_requests_get_400_naming_the_problem(server, rows):
 
     cases = {
         "missing feature": (edit(lambda b: b["inputs"].remove(by_name(b, "fare"))), ["'fare'", "missing"]),
-        "wrong datatype": (edit(lambda b: by_name(b, "company").update(datatype="FP32")),
-                           ["'company'", "FP32", "BYTES"]),
-        "string in a numeric input": (edit(lambda b: by_name(b, "fare").update(data=["a", "b", "c"], datatype="FP32")),
-                                      ["'fare'", "number"]),
-        "fraction in an INT64 input": (edit(lambda b: by_name(b, "trip_seconds").update(data=[1, 2.5, 3])),
-                                       ["'trip_seconds'[1]", "integer"]),
+        "wrong datatype": (
+            edit(lambda b: by_name(b, "company").update(datatype="FP32")),
+            ["'company'", "FP32", "BYTES"],
+        ),
+        "string in a numeric input": (
+            edit(lambda b: by_name(b, "fare").update(data=["a", "b", "c"], datatype="FP32")),
+            ["'fare'", "number"],
+        ),
+        "fraction in an INT64 input": (
+            edit(lambda b: by_name(b, "trip_seconds").update(data=[1, 2.5, 3])),
+            ["'trip_seconds'[1]", "integer"],
+        ),
         "null value": (edit(lambda b: by_name(b, "company").update(data=["a", None, "c"])), ["'company'", "null"]),
-        "shape and data disagree": (edit(lambda b: by_name(b, "fare").update(data=[1.0, 2.0])),
-                                    ["'fare'", "2 values"]),
-        "batch sizes disagree": (edit(lambda b: by_name(b, "fare").update(shape=[2], data=[1.0, 2.0])),
-                                 ["'fare'", "batch size 2"]),
+        "shape and data disagree": (edit(lambda b: by_name(b, "fare").update(data=[1.0, 2.0])), ["'fare'", "2 values"]),
+        "batch sizes disagree": (
+            edit(lambda b: by_name(b, "fare").update(shape=[2], data=[1.0, 2.0])),
+            ["'fare'", "batch size 2"],
+        ),
         "bad rank": (edit(lambda b: by_name(b, "fare").update(shape=[1, 3])), ["'fare'", "shape"]),
-        "empty batch": (v2_body([{k: v for k, v in instances[0].items()}]) | {"inputs": [
-            dict(i, shape=[0], data=[]) for i in good["inputs"]]}, ["empty batch"]),
-        "oversized batch": (v2_body(rows["instances"][:1] * (MAX_BATCH + 1)),
-                            [f"{MAX_BATCH + 1} instances", f"maximum is {MAX_BATCH}"]),
+        "empty batch": (
+            v2_body([{k: v for k, v in instances[0].items()}])
+            | {"inputs": [dict(i, shape=[0], data=[]) for i in good["inputs"]]},
+            ["empty batch"],
+        ),
+        "oversized batch": (
+            v2_body(rows["instances"][:1] * (MAX_BATCH + 1)),
+            [f"{MAX_BATCH + 1} instances", f"maximum is {MAX_BATCH}"],
+        ),
         "unknown output": (edit(lambda b: b.update(outputs=[{"name": "logits"}])), ["'logits'", "probabilities"]),
         "inputs not a list": ({"inputs": "fare"}, ["malformed request", "inputs"]),
         "no inputs": ({"id": "x"}, ["malformed request", "inputs"]),
@@ -115,7 +137,11 @@ def test_v2_bad_requests_get_400_naming_the_problem(server, rows):
     with server.client() as c:
         for case, (body, expected) in cases.items():
             r = c.post(url, json=body)
-            error = r.json().get("error", "") if r.headers.get("content-type", "").startswith("application/json") else r.text
+            error = (
+                r.json().get("error", "")
+                if r.headers.get("content-type", "").startswith("application/json")
+                else r.text
+            )
             if r.status_code != 400 or not all(e in error for e in expected):
                 failures.append(f"{case}: {r.status_code} {error!r}, expected 400 naming {expected}")
         assert c.post(url, json=good).status_code == 200
@@ -125,14 +151,14 @@ def test_v2_bad_requests_get_400_naming_the_problem(server, rows):
 @pytest.mark.parametrize("body", [b'{"inputs": [{"name": "fare"', b"", b"[1, 2"])
 def test_v2_malformed_json_gets_400(server, body):
     with server.client() as c:
-        r = c.post(f"/v2/models/{server.model_name}/infer", content=body,
-                   headers={"content-type": "application/json"})
+        r = c.post(f"/v2/models/{server.model_name}/infer", content=body, headers={"content-type": "application/json"})
     assert r.status_code == 400, r.text
     assert "malformed request" in r.json()["error"]
 
 
-@pytest.mark.parametrize("name, literal", [("trip_start_hour", "1" + "0" * 400),
-                                           ("fare", "1" + "0" * 400), ("fare", "1e39")])
+@pytest.mark.parametrize(
+    "name, literal", [("trip_start_hour", "1" + "0" * 400), ("fare", "1" + "0" * 400), ("fare", "1e39")]
+)
 def test_numbers_beyond_the_inputs_range_get_400(server, rows, name, literal):
     """A huge integer literal or a float beyond float32: a 400 naming the feature, not a 500
     (OverflowError) or an inf fed to the model."""
@@ -144,8 +170,9 @@ def test_numbers_beyond_the_inputs_range_get_400(server, rows, name, literal):
             tensor["data"] = ["LITERAL"]
     text = json.dumps(body).replace('"LITERAL"', literal)
     with server.client() as c:
-        r = c.post(f"/v2/models/{server.model_name}/infer", content=text.encode(),
-                   headers={"content-type": "application/json"})
+        r = c.post(
+            f"/v2/models/{server.model_name}/infer", content=text.encode(), headers={"content-type": "application/json"}
+        )
     assert r.status_code == 400, r.text
     assert f"'{name}'" in r.json()["error"]
 
@@ -158,18 +185,23 @@ def test_more_than_one_worker_is_refused():
     assert exit_info.value.code == 2
 
 
-@pytest.mark.parametrize("example", list(EXAMPLES))
+@each_task
 def test_every_task_answers_bad_requests_with_400(servers, fixtures, example):
     server, fixture = servers[example], fixtures[example]
-    outputs = {"binary": ["probabilities"], "multiclass": ["probabilities", "classes"],
-               "regression": ["predictions"]}[fixture.task]
+    outputs = {"binary": ["probabilities"], "multiclass": ["probabilities", "classes"], "regression": ["predictions"]}[
+        fixture.task
+    ]
     good = fixture.instances[0]
     feature = sorted(good)[0]
     numeric = next(n for n, v in sorted(good.items()) if isinstance(v, float))
     v1, v2 = f"/v1/models/{server.model_name}:predict", f"/v2/models/{server.model_name}/infer"
     cases = [
         # a v2 output the model does not have: the 400 names the ones it has
-        (v2, v2_body([good]) | {"outputs": [{"name": "logits"}]}, ["'logits'", fixture.task] + [f"'{o}'" for o in outputs]),
+        (
+            v2,
+            v2_body([good]) | {"outputs": [{"name": "logits"}]},
+            ["'logits'", fixture.task] + [f"'{o}'" for o in outputs],
+        ),
         (v2, v2_body([good]) | {"outputs": [{"name": outputs[0]}, {"name": "scores"}]}, ["'scores'"]),
         (v1, {"instances": [{k: v for k, v in good.items() if k != feature}]}, ["instances[0]", f"'{feature}'"]),
         (v1, {"instances": [good | {numeric: "text"}]}, [f"'{numeric}'", "number"]),
@@ -179,7 +211,11 @@ def test_every_task_answers_bad_requests_with_400(servers, fixtures, example):
     with server.client() as c:
         for url, body, expected in cases:
             r = c.post(url, json=body)
-            error = r.json().get("error", "") if r.headers.get("content-type", "").startswith("application/json") else r.text
+            error = (
+                r.json().get("error", "")
+                if r.headers.get("content-type", "").startswith("application/json")
+                else r.text
+            )
             if r.status_code != 400 or not all(e in error for e in expected):
                 failures.append(f"{url} {body}: {r.status_code} {error!r}, expected 400 naming {expected}")
         # every output the task has may be asked for

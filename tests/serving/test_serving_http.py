@@ -11,8 +11,7 @@ import struct
 
 import numpy as np
 import pytest
-
-from conftest import EXAMPLES
+from conftest import each_task
 
 ATOL = 1e-6
 # Inputs per example: how many, and one of each kind.
@@ -23,14 +22,21 @@ INPUTS = {
 }
 PENGUIN_CLASSES = ["Adelie", "Chinstrap", "Gentoo"]
 
-by_example = pytest.mark.parametrize("example", list(EXAMPLES))
+by_example = each_task
 
 
 def v2_body(instances: list[dict], request_id: str | None = None) -> dict:
     """Open Inference Protocol: one [batch] input per raw feature."""
     kinds = {int: "INT64", float: "FP32", str: "BYTES"}
-    inputs = [{"name": name, "shape": [len(instances)], "datatype": kinds[type(first)],
-               "data": [inst[name] for inst in instances]} for name, first in instances[0].items()]
+    inputs = [
+        {
+            "name": name,
+            "shape": [len(instances)],
+            "datatype": kinds[type(first)],
+            "data": [inst[name] for inst in instances],
+        }
+        for name, first in instances[0].items()
+    ]
     body = {"inputs": inputs}
     if request_id:
         body["id"] = request_id
@@ -59,14 +65,15 @@ def assert_v1_matches(task: str, predictions: list, outputs: dict) -> None:
     else:
         probabilities, classes = np.asarray(outputs["probabilities"]), np.asarray(outputs["classes"], dtype=object)
         assert len(predictions) == len(probabilities)
-        for item, row, names in zip(predictions, probabilities, classes):
+        for item, row, names in zip(predictions, probabilities, classes, strict=True):
             assert set(item) == {"class", "probabilities"}
             assert list(item["probabilities"]) == list(names)  # in the model's class order
             values = np.asarray(list(item["probabilities"].values()))
             np.testing.assert_allclose(values, row, rtol=0, atol=ATOL)
             assert values.sum() == pytest.approx(1, abs=1e-5)
-            assert item["class"] == names[int(np.argmax(row))] == max(item["probabilities"],
-                                                                      key=item["probabilities"].get)
+            assert (
+                item["class"] == names[int(np.argmax(row))] == max(item["probabilities"], key=item["probabilities"].get)
+            )
 
 
 def assert_v2_matches(task: str, got: dict[str, np.ndarray], outputs: dict) -> None:
@@ -97,12 +104,17 @@ def test_liveness_readiness_and_metadata(servers, fixtures, example):
     inputs = {i["name"]: i["datatype"] for i in meta["inputs"]}
     count, some = INPUTS[example]
     assert len(inputs) == count and some.items() <= inputs.items()
-    assert meta["outputs"] == {
-        "binary": [{"name": "probabilities", "datatype": "FP32", "shape": [-1]}],
-        "multiclass": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, 3]},
-                       {"name": "classes", "datatype": "BYTES", "shape": [-1, 3]}],
-        "regression": [{"name": "predictions", "datatype": "FP32", "shape": [-1]}],
-    }[fixture.task]
+    assert (
+        meta["outputs"]
+        == {
+            "binary": [{"name": "probabilities", "datatype": "FP32", "shape": [-1]}],
+            "multiclass": [
+                {"name": "probabilities", "datatype": "FP32", "shape": [-1, 3]},
+                {"name": "classes", "datatype": "BYTES", "shape": [-1, 3]},
+            ],
+            "regression": [{"name": "predictions", "datatype": "FP32", "shape": [-1]}],
+        }[fixture.task]
+    )
 
 
 @by_example
@@ -110,8 +122,11 @@ def test_v1_batch_equals_the_savedmodel(servers, fixtures, direct, example):
     server, fixture = servers[example], fixtures[example]
     instances = fixture.instances
     with server.client() as c:
-        r = c.post(f"/v1/models/{server.model_name}:predict", json={"instances": instances},
-                   headers={"x-request-id": f"v1-batch-{example}"})
+        r = c.post(
+            f"/v1/models/{server.model_name}:predict",
+            json={"instances": instances},
+            headers={"x-request-id": f"v1-batch-{example}"},
+        )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["model_version"] == fixture.rows["model_version"] == r.headers["x-model-version"]
@@ -125,16 +140,20 @@ def test_v1_batch_equals_the_savedmodel(servers, fixtures, direct, example):
 def test_answers_are_not_constant(servers, fixtures):
     """The fixtures' models learned something: their answers vary over the rows."""
     with servers["chicago_taxi"].client() as c:
-        p = c.post(f"/v1/models/{servers['chicago_taxi'].model_name}:predict",
-                   json={"instances": fixtures["chicago_taxi"].instances}).json()["predictions"]
+        p = c.post(
+            f"/v1/models/{servers['chicago_taxi'].model_name}:predict",
+            json={"instances": fixtures["chicago_taxi"].instances},
+        ).json()["predictions"]
     assert np.std(p) > 0.05
     with servers["penguins"].client() as c:
-        items = c.post(f"/v1/models/{servers['penguins'].model_name}:predict",
-                       json={"instances": fixtures["penguins"].instances}).json()["predictions"]
+        items = c.post(
+            f"/v1/models/{servers['penguins'].model_name}:predict", json={"instances": fixtures["penguins"].instances}
+        ).json()["predictions"]
     assert {i["class"] for i in items} == set(PENGUIN_CLASSES)
     with servers["auto_mpg"].client() as c:
-        values = c.post(f"/v1/models/{servers['auto_mpg'].model_name}:predict",
-                        json={"instances": fixtures["auto_mpg"].instances}).json()["predictions"]
+        values = c.post(
+            f"/v1/models/{servers['auto_mpg'].model_name}:predict", json={"instances": fixtures["auto_mpg"].instances}
+        ).json()["predictions"]
     assert 5 < min(values) < max(values) < 60 and np.std(values) > 2  # miles per gallon
 
 
@@ -147,14 +166,17 @@ def test_v1_single_rows_equal_the_batch(servers, fixtures, direct, example):
         for i, instance in enumerate(instances):
             r = c.post(f"/v1/models/{server.model_name}:predict", json={"instances": [instance]})
             assert r.status_code == 200, r.text
-            assert_v1_matches(fixture.task, r.json()["predictions"], {k: v[i:i + 1] for k, v in batch.items()})
+            assert_v1_matches(fixture.task, r.json()["predictions"], {k: v[i : i + 1] for k, v in batch.items()})
 
 
 def test_v1_accepts_a_body_without_json_content_type(server, rows, direct_predict):
     instances = rows["instances"][:3]
     with server.client() as c:  # like `curl -d`: application/x-www-form-urlencoded
-        r = c.post(f"/v1/models/{server.model_name}:predict", content=json.dumps({"instances": instances}),
-                   headers={"content-type": "application/x-www-form-urlencoded"})
+        r = c.post(
+            f"/v1/models/{server.model_name}:predict",
+            content=json.dumps({"instances": instances}),
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
     assert r.status_code == 200, r.text
     np.testing.assert_allclose(r.json()["predictions"], direct_predict(instances), rtol=0, atol=ATOL)
 
@@ -171,9 +193,14 @@ def test_v2_batch_equals_the_savedmodel(servers, fixtures, direct, example):
     assert body["model_name"] == server.model_name and body["model_version"] == fixture.rows["model_version"]
     n = len(instances)
     shapes = {(o["name"], o["datatype"]): o["shape"] for o in body["outputs"]}
-    assert shapes == {"binary": {("probabilities", "FP32"): [n]},
-                      "multiclass": {("probabilities", "FP32"): [n, 3], ("classes", "BYTES"): [n, 3]},
-                      "regression": {("predictions", "FP32"): [n]}}[fixture.task]
+    assert (
+        shapes
+        == {
+            "binary": {("probabilities", "FP32"): [n]},
+            "multiclass": {("probabilities", "FP32"): [n, 3], ("classes", "BYTES"): [n, 3]},
+            "regression": {("predictions", "FP32"): [n]},
+        }[fixture.task]
+    )
     got = v2_outputs(body)
     assert_v2_matches(fixture.task, got, direct.predict(example, instances))
     assert_v2_matches(fixture.task, got, fixture.expected)
@@ -201,9 +228,16 @@ def test_v2_requested_outputs_of_a_multiclass_model(servers, fixtures, direct):
     url = f"/v2/models/{server.model_name}/infer"
     with server.client() as c:
         only_classes = c.post(url, json=v2_body(instances) | {"outputs": [{"name": "classes"}]})
-        binary = c.post(url, json=v2_body(instances) | {"outputs": [
-            {"name": "probabilities", "parameters": {"binary_data": True}},
-            {"name": "classes", "parameters": {"binary_data": True}}]})
+        binary = c.post(
+            url,
+            json=v2_body(instances)
+            | {
+                "outputs": [
+                    {"name": "probabilities", "parameters": {"binary_data": True}},
+                    {"name": "classes", "parameters": {"binary_data": True}},
+                ]
+            },
+        )
     assert only_classes.status_code == 200, only_classes.text
     [out] = only_classes.json()["outputs"]
     assert (out["name"], out["datatype"], out["shape"]) == ("classes", "BYTES", [4, 3])
@@ -218,11 +252,11 @@ def test_v2_requested_outputs_of_a_multiclass_model(servers, fixtures, direct):
     assert (probabilities["shape"], size) == ([4, 3], 4 * 3 * 4)
     got = np.frombuffer(raw[:size], dtype="<f4").reshape(4, 3)
     np.testing.assert_allclose(got, want["probabilities"], rtol=0, atol=ATOL)
-    names, rest = [], raw[size:size + classes["parameters"]["binary_data_size"]]
+    names, rest = [], raw[size : size + classes["parameters"]["binary_data_size"]]
     while rest:  # BYTES: each element a 4-byte little-endian length, then the bytes
         (length,) = struct.unpack("<I", rest[:4])
-        names.append(rest[4:4 + length].decode())
-        rest = rest[4 + length:]
+        names.append(rest[4 : 4 + length].decode())
+        rest = rest[4 + length :]
     assert names == want["classes"].reshape(-1).tolist()
 
 
@@ -231,16 +265,22 @@ def test_request_log_has_features_prediction_version_and_id(servers, fixtures, e
     server, fixture = servers[example], fixtures[example]
     instances = fixture.instances[:4]
     with server.client() as c:
-        r = c.post(f"/v1/models/{server.model_name}:predict", json={"instances": instances},
-                   headers={"x-request-id": f"log-check-{example}"})
-        bad = c.post(f"/v1/models/{server.model_name}:predict", json={"instances": [{"no_such_feature": 1.0}]},
-                     headers={"x-request-id": f"log-check-bad-{example}"})
+        r = c.post(
+            f"/v1/models/{server.model_name}:predict",
+            json={"instances": instances},
+            headers={"x-request-id": f"log-check-{example}"},
+        )
+        bad = c.post(
+            f"/v1/models/{server.model_name}:predict",
+            json={"instances": [{"no_such_feature": 1.0}]},
+            headers={"x-request-id": f"log-check-bad-{example}"},
+        )
         r2 = c.post(f"/v2/models/{server.model_name}/infer", json=v2_body(instances[:2], f"log-check-v2-{example}"))
     assert r.status_code == 200 and bad.status_code == 400 and r2.status_code == 200
     lines = server.request_log_lines()
     mine = sorted((x for x in lines if x["request_id"] == f"log-check-{example}"), key=lambda x: x["index"])
     assert [x["index"] for x in mine] == [0, 1, 2, 3]
-    for line, instance, prediction in zip(mine, instances, r.json()["predictions"]):
+    for line, instance, prediction in zip(mine, instances, r.json()["predictions"], strict=True):
         assert line["features"] == instance
         assert line["prediction"] == prediction  # the v1 item, whatever the task
         assert line["task"] == fixture.task
@@ -248,7 +288,7 @@ def test_request_log_has_features_prediction_version_and_id(servers, fixtures, e
         assert line["model_version"] == fixture.rows["model_version"]
         assert line["protocol"] == "v1" and line["batch_size"] == 4
         stamp = dt.datetime.fromisoformat(line["timestamp"].replace("Z", "+00:00"))
-        assert abs((dt.datetime.now(dt.timezone.utc) - stamp).total_seconds()) < 600
+        assert abs((dt.datetime.now(dt.UTC) - stamp).total_seconds()) < 600
     [rejected] = [x for x in lines if x["request_id"] == f"log-check-bad-{example}"]
     first_feature = sorted(instances[0])[0]
     assert rejected["status"] == 400 and f"'{first_feature}'" in rejected["error"]
@@ -259,24 +299,32 @@ def test_request_log_has_features_prediction_version_and_id(servers, fixtures, e
 
 
 def _samples(text: str, metric: str, *labels: str) -> list[tuple[str, float]]:
-    return [(line.rsplit(" ", 1)[0], float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
-            if line.startswith(metric) and all(label in line for label in labels)]
+    return [
+        (line.rsplit(" ", 1)[0], float(line.rsplit(" ", 1)[1]))
+        for line in text.splitlines()
+        if line.startswith(metric) and all(label in line for label in labels)
+    ]
 
 
 @by_example
 def test_prometheus_metrics(servers, fixtures, example):
     server, fixture = servers[example], fixtures[example]
     with server.client() as c:
-        assert c.post(f"/v1/models/{server.model_name}:predict",
-                      json={"instances": fixture.instances[:2]}).status_code == 200
+        assert (
+            c.post(f"/v1/models/{server.model_name}:predict", json={"instances": fixture.instances[:2]}).status_code
+            == 200
+        )
         assert c.post(f"/v1/models/{server.model_name}:predict", json={"instances": []}).status_code == 400
         r = c.get("/metrics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     text = r.text
     label = f'model_name="{server.model_name}"'
     # KServe's own latency histograms ...
-    for metric in ("request_preprocess_seconds_count", "request_predict_seconds_count",
-                   "request_postprocess_seconds_count"):
+    for metric in (
+        "request_preprocess_seconds_count",
+        "request_predict_seconds_count",
+        "request_postprocess_seconds_count",
+    ):
         [(_, value)] = _samples(text, metric, label)
         assert value >= 1
     # ... and the predictor's own.
@@ -287,8 +335,9 @@ def test_prometheus_metrics(servers, fixtures, example):
     assert _samples(text, "tabml_predictor_model_info", version, f'task="{fixture.task}"') != []
     if fixture.task == "regression":
         [(_, count)] = _samples(text, "tabml_predictor_value_count", version)
-        buckets = [float(s.split('le="')[1].split('"')[0]) for s, _ in _samples(text, "tabml_predictor_value_bucket",
-                                                                                 version)]
+        buckets = [
+            float(s.split('le="')[1].split('"')[0]) for s, _ in _samples(text, "tabml_predictor_value_bucket", version)
+        ]
         # buckets over the training label's range (9..44.3 mpg), widened: not a probability scale
         assert buckets[0] <= 9 - 3 and 44.3 + 3 <= buckets[-2] < 60 and buckets[-1] == math.inf
         assert _samples(text, "tabml_predictor_probability_count", version) == []

@@ -21,7 +21,6 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-
 from predictor.server import build_parser
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,14 +41,18 @@ def strict(schema):
 
     def walk(node):
         if isinstance(node, dict):
-            if ("properties" in node and "additionalProperties" not in node
-                    and not node.get("x-kubernetes-preserve-unknown-fields")):
+            if (
+                "properties" in node
+                and "additionalProperties" not in node
+                and not node.get("x-kubernetes-preserve-unknown-fields")
+            ):
                 node["additionalProperties"] = False
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
             for value in node:
                 walk(value)
+
     walk(schema)
     return schema
 
@@ -63,10 +66,16 @@ def isvc_validator():
     [version] = [v for v in crd["spec"]["versions"] if v["name"] == "v1beta1"]
     schema = strict(version["schema"]["openAPIV3Schema"])
     # metadata is `type: object` in the CRD; the API server checks it: do the same for name/namespace.
-    schema["properties"]["metadata"] = {"type": "object", "required": ["name"], "properties": {
-        "name": {"type": "string", "pattern": DNS_1035.pattern},
-        "namespace": {"type": "string"}, "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-        "annotations": {"type": "object", "additionalProperties": {"type": "string"}}}}
+    schema["properties"]["metadata"] = {
+        "type": "object",
+        "required": ["name"],
+        "properties": {
+            "name": {"type": "string", "pattern": DNS_1035.pattern},
+            "namespace": {"type": "string"},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+    }
     return jsonschema.Draft7Validator(schema)
 
 
@@ -86,8 +95,16 @@ def by_name(docs, kind, name):
 
 def pod_from_predictor(predictor: dict) -> dict:
     """The Pod KServe would build around a predictor (its PodSpec fields + one container)."""
-    pod_fields = {"serviceAccountName", "nodeSelector", "tolerations", "affinity", "volumes",
-                  "securityContext", "imagePullSecrets", "priorityClassName"}
+    pod_fields = {
+        "serviceAccountName",
+        "nodeSelector",
+        "tolerations",
+        "affinity",
+        "volumes",
+        "securityContext",
+        "imagePullSecrets",
+        "priorityClassName",
+    }
     spec = {k: v for k, v in predictor.items() if k in pod_fields}
     if "containers" in predictor:
         spec["containers"] = predictor["containers"]
@@ -103,8 +120,7 @@ def validate_all(docs: list[dict], isvc_validator) -> None:
         where = f"{doc['kind']}/{doc['metadata']['name']}"
         if doc["kind"] == "InferenceService":
             assert doc["apiVersion"] == "serving.kserve.io/v1beta1", where
-            errors = [f"{'.'.join(map(str, e.absolute_path))}: {e.message}"
-                      for e in isvc_validator.iter_errors(doc)]
+            errors = [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in isvc_validator.iter_errors(doc)]
             assert not errors, f"{where}: " + "; ".join(errors)
             kubernetes_validate.validate(pod_from_predictor(doc["spec"]["predictor"]), K8S_VERSION, strict=True)
         else:
@@ -115,7 +131,10 @@ def validate_all(docs: list[dict], isvc_validator) -> None:
 def test_rendered_manifests_are_valid(target, isvc_validator):
     docs = render(MANIFESTS / target)
     assert sorted((d["kind"], d["metadata"]["name"]) for d in docs) == [
-        ("InferenceService", TFS), ("InferenceService", RAW), ("ServiceAccount", SA)]
+        ("InferenceService", TFS),
+        ("InferenceService", RAW),
+        ("ServiceAccount", SA),
+    ]
     validate_all(docs, isvc_validator)
     text = yaml.safe_dump_all(docs)
     assert "taxi" not in text and "chicago" not in text  # generic: a model's names live in its overlay
@@ -126,15 +145,18 @@ def test_the_example_overlay_names_one_model(isvc_validator):
     docs = render(EXAMPLE)
     validate_all(docs, isvc_validator)
     assert sorted((d["kind"], d["metadata"]["name"]) for d in docs) == [
-        ("InferenceService", "chicago-taxi-big-tipper"), ("InferenceService", "chicago-taxi-big-tipper-raw"),
-        ("ServiceAccount", SA)]
+        ("InferenceService", "chicago-taxi-big-tipper"),
+        ("InferenceService", "chicago-taxi-big-tipper-raw"),
+        ("ServiceAccount", SA),
+    ]
     assert "MODEL_NAME" not in yaml.safe_dump_all(docs)
     tfs = by_name(docs, "InferenceService", "chicago-taxi-big-tipper")
     [container] = by_name(docs, "InferenceService", "chicago-taxi-big-tipper-raw")["spec"]["predictor"]["containers"]
     assert tfs["spec"]["predictor"]["model"]["storageUri"] == "gs://REGISTRY_BUCKET/registry/chicago_taxi_big_tipper"
     assert build_parser().parse_args(container["args"]).model_name == "chicago_taxi_big_tipper"
-    assert container["env"] == [{"name": "STORAGE_URI",
-                                 "value": "gs://REGISTRY_BUCKET/registry/chicago_taxi_big_tipper/VERSION"}]
+    assert container["env"] == [
+        {"name": "STORAGE_URI", "value": "gs://REGISTRY_BUCKET/registry/chicago_taxi_big_tipper/VERSION"}
+    ]
     production = {d["metadata"]["name"]: d for d in render(MANIFESTS / "overlays" / "production")}
     for name, renamed in ((TFS, "chicago-taxi-big-tipper"), (RAW, "chicago-taxi-big-tipper-raw")):
         mine = by_name(docs, "InferenceService", renamed)
@@ -165,7 +187,8 @@ def test_tf_serving_isvc_matches_the_runtime_and_the_registry():
     model = by_name(render(MANIFESTS / "base"), "InferenceService", TFS)["spec"]["predictor"]["model"]
     assert model["runtime"] == runtime["metadata"]["name"]
     assert {"name": model["modelFormat"]["name"], "version": model["modelFormat"]["version"]} in [
-        {"name": f["name"], "version": f["version"]} for f in runtime["spec"]["supportedModelFormats"]]
+        {"name": f["name"], "version": f["version"]} for f in runtime["spec"]["supportedModelFormats"]
+    ]
     assert model["protocolVersion"] in runtime["spec"]["protocolVersions"]
     assert model["runtimeVersion"].startswith("2.16.")  # TF Serving of the TF release that trained it
     # the model base path (TF Serving picks the highest version), never one pinned version

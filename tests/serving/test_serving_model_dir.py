@@ -6,7 +6,6 @@ import json
 import shutil
 
 import pytest
-
 from predictor.model_dir import ModelDirError, resolve
 
 

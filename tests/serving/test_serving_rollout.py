@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from fake_k8s import FakeKubernetes
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-
-from fake_k8s import FakeKubernetes
 from rollout import ANNOTATION_PREVIOUS_URI, ANNOTATION_VERSION, IsvcRollout, RolloutError, storage_uri_of
 from rollout.__main__ import main as rollout_cli
 
@@ -32,8 +31,13 @@ def rendered() -> dict[str, dict]:
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.skip("kubectl (with its built-in kustomize) is not on PATH")
-    out = subprocess.run([kubectl, "kustomize", str(MANIFESTS / "overlays" / "production")],
-                         capture_output=True, text=True, check=True, timeout=60).stdout
+    out = subprocess.run(
+        [kubectl, "kustomize", str(MANIFESTS / "overlays" / "production")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
     return {d["metadata"]["name"]: d for d in yaml.safe_load_all(out) if d and d["kind"] == "InferenceService"}
 
 
@@ -87,8 +91,10 @@ def test_deploy_of_a_new_version_is_a_canary_patch(fake, rendered):
     container = copy.deepcopy(rendered[RAW]["spec"]["predictor"]["containers"][0])
     container["env"] = [{"name": "STORAGE_URI", "value": V2}]
     assert patch.body == {
-        "metadata": {"annotations": {ANNOTATION_PREVIOUS_URI: V1, ANNOTATION_VERSION: "1795336860"},
-                     "resourceVersion": rv},
+        "metadata": {
+            "annotations": {ANNOTATION_PREVIOUS_URI: V1, ANNOTATION_VERSION: "1795336860"},
+            "resourceVersion": rv,
+        },
         "spec": {"predictor": {"containers": [container], "canaryTrafficPercent": 10}},
     }
     live = fake.objects[(NS, RAW)]
@@ -185,6 +191,7 @@ def test_a_concurrent_change_is_a_409_not_an_overwrite(fake, rendered):
     stale = rollout.get()
     fake.bump(NS, RAW)  # someone else wrote the object meanwhile
     from rollout.isvc import RolloutResult
+
     with pytest.raises(ApiException) as info:
         rollout._patch(stale, {"spec": {"predictor": {"canaryTrafficPercent": 0}}}, RolloutResult("", NS, RAW))
     assert info.value.status == 409
