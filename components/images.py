@@ -20,7 +20,9 @@ class Images:
 
 def images_for(registry: str, tag: str) -> Images:
     if not registry or not tag:
-        raise ValueError("an image registry and tag are both needed, e.g. "
-                         "--image-registry us-docker.pkg.dev/my-project/mlops --image-tag $(git rev-parse --short HEAD)")
+        raise ValueError(
+            "an image registry and tag are both needed, e.g. "
+            "--image-registry us-docker.pkg.dev/my-project/mlops --image-tag $(git rev-parse --short HEAD)"
+        )
     prefix = registry.rstrip("/")
     return Images(cpu=f"{prefix}/tabml-pipeline:{tag}", gpu=f"{prefix}/tabml-trainer-gpu:{tag}")

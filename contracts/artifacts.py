@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 
+
 # Examples (ExampleGen, Transform): one sub-directory per split of gzipped TFRecords.
 def split_dir(root: str, split: str) -> str:
     return os.path.join(root, f"Split-{split}")

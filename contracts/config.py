@@ -49,6 +49,7 @@ class DataSource(_Strict):
 
 class RatioLabel(_Strict):
     """A derived binary label: numerator > min_ratio * denominator (e.g. tip > 20% of fare)."""
+
     numerator: str = Field(min_length=1)
     denominator: str = Field(min_length=1)
     min_ratio: float = Field(gt=0)
@@ -79,14 +80,15 @@ class LabelSpec(_Strict):
     missing: Literal["drop", "error"] = "drop"
 
     @model_validator(mode="after")
-    def _check(self) -> "LabelSpec":
+    def _check(self) -> LabelSpec:
         given = [f for f in ("positive", "positive_above", "ratio") if getattr(self, f) is not None]
         if self.task == "binary":
             if len(given) != 1:
                 raise ValueError(
                     "a binary label needs exactly one of positive (the values that mean positive, e.g. "
                     "positive: ['Yes']), positive_above (a number) or ratio (a derived label); "
-                    f"got {given or 'none'}")
+                    f"got {given or 'none'}"
+                )
             if self.positive is not None and not self.positive:
                 raise ValueError("positive: name at least one value")
         elif given:
@@ -129,6 +131,7 @@ class Hashing(_Strict):
 
 class RawFeature(_Strict):
     """A model input whose preprocessing is the user's preprocessing_fn (user_code)."""
+
     name: str
     transform: Literal["none"] = "none"
 
@@ -147,7 +150,7 @@ class Split(_Strict):
     splits: list[SplitSpec] = [SplitSpec(name="train", ratio=0.8), SplitSpec(name="eval", ratio=0.2)]
 
     @model_validator(mode="after")
-    def _check(self) -> "Split":
+    def _check(self) -> Split:
         names = [s.name for s in self.splits]
         if sorted(set(names)) != sorted(names):
             raise ValueError(f"split names must be unique, got {names}")
@@ -166,6 +169,7 @@ class Split(_Strict):
 class ModelSpec(_Strict):
     """The generated model (used unless user_code.run_fn is set): an embedding per
     categorical input, the numeric inputs as they are, then dense layers and the task's head."""
+
     hidden_units: list[Annotated[int, Field(ge=1)]] = [64, 32]
     embedding_dim: int = Field(default=8, ge=1)
     learning_rate: float = Field(default=1e-3, gt=0)
@@ -184,6 +188,7 @@ class UserCode(_Strict):
     """The user's own preprocessing and model code, TFX module-file style. With module_file
     (a .py file, local or gs://, copied into the run) the functions are names in it; without
     it they are import paths ("my_package.my_module.preprocessing_fn") in the image."""
+
     module_file: str = ""
     # preprocessing_fn(inputs) or preprocessing_fn(inputs, custom_config) -> outputs (tf.Transform)
     preprocessing_fn: str = ""
@@ -191,7 +196,7 @@ class UserCode(_Strict):
     run_fn: str = ""
 
     @model_validator(mode="after")
-    def _check(self) -> "UserCode":
+    def _check(self) -> UserCode:
         for field in ("preprocessing_fn", "run_fn"):
             value = getattr(self, field)
             if not value:
@@ -199,8 +204,10 @@ class UserCode(_Strict):
             if self.module_file and not _IDENTIFIER.match(value):
                 raise ValueError(f"{field}: with module_file, name a function in it (e.g. {field}), got {value!r}")
             if not self.module_file and not _IMPORT_PATH.match(value):
-                raise ValueError(f"{field}: without module_file, give an import path such as "
-                                 f"'my_package.module.{field}', got {value!r}")
+                raise ValueError(
+                    f"{field}: without module_file, give an import path such as "
+                    f"'my_package.module.{field}', got {value!r}"
+                )
         if self.module_file and not (self.preprocessing_fn or self.run_fn):
             raise ValueError("module_file is set but names neither preprocessing_fn nor run_fn")
         if self.module_file and not self.module_file.endswith(".py"):
@@ -213,7 +220,7 @@ class Threshold(_Strict):
     upper_bound: float | None = None
 
     @model_validator(mode="after")
-    def _check(self) -> "Threshold":
+    def _check(self) -> Threshold:
         if self.lower_bound is None and self.upper_bound is None:
             raise ValueError("a threshold needs lower_bound, upper_bound or both")
         return self
@@ -224,6 +231,7 @@ class ChangeThreshold(_Strict):
     higher_is_better the change must be >= absolute (AUC may drop by 0.01 at most: -0.01);
     with lower_is_better it must be <= absolute. Applies only when the registry holds a
     blessed baseline."""
+
     direction: Literal["higher_is_better", "lower_is_better"] = "higher_is_better"
     absolute: float
 
@@ -235,6 +243,7 @@ class FairnessGate(_Strict):
 
     Classification: `metric` is a Fairness Indicators rate at decision threshold `threshold`
     (multiclass: one-vs-rest for `class_name`). Regression: an error metric per group."""
+
     feature: str = Field(min_length=1)
     metric: str = "false_negative_rate"
     threshold: float = Field(default=0.5, gt=0, lt=1)
@@ -267,7 +276,7 @@ class Evaluation(_Strict):
     fairness_gate: FairnessGate | None = None
 
     @model_validator(mode="after")
-    def _slices(self) -> "Evaluation":
+    def _slices(self) -> Evaluation:
         for i, slice_features in enumerate(self.slices):
             if not slice_features:
                 raise ValueError(f"slices[{i}]: empty (the overall slice is always computed)")
@@ -298,6 +307,7 @@ class Validation(_Strict):
 
 class KServeDeploy(_Strict):
     """After a push, serve the new version from a KServe InferenceService as a canary."""
+
     namespace: str = Field(min_length=1)
     name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
     # Share of traffic the new version gets; `promote` takes it to 100.
@@ -310,6 +320,7 @@ class KServeDeploy(_Strict):
 class VertexEndpointDeploy(_Strict):
     """After a push, upload the version to the Vertex AI Model Registry (as a new version of
     parent_model) and deploy it to an Endpoint with a share of the traffic."""
+
     project: str = Field(min_length=1)
     region: str = "us-central1"
     endpoint: str = Field(min_length=1)  # endpoint ID or projects/.../endpoints/ID
@@ -328,10 +339,11 @@ class Push(_Strict):
     vertex_endpoint: VertexEndpointDeploy | None = None
 
     @model_validator(mode="after")
-    def _vertex_needs_gcs(self) -> "Push":
+    def _vertex_needs_gcs(self) -> Push:
         if self.vertex_endpoint and not self.registry.startswith("gs://"):
-            raise ValueError(f"vertex_endpoint needs a gs:// registry (Vertex reads the model from GCS), "
-                             f"got {self.registry!r}")
+            raise ValueError(
+                f"vertex_endpoint needs a gs:// registry (Vertex reads the model from GCS), got {self.registry!r}"
+            )
         return self
 
 
@@ -345,7 +357,7 @@ class TaskResources(_Strict):
     gpu_type: str = Field(default="", pattern=r"^(NVIDIA_[A-Z0-9_]+)?$")
 
     @model_validator(mode="after")
-    def _gpu(self) -> "TaskResources":
+    def _gpu(self) -> TaskResources:
         if self.gpu_count and not self.gpu_type:
             raise ValueError("gpu_count > 0 needs a gpu_type such as NVIDIA_L4")
         return self
@@ -388,7 +400,7 @@ class PipelineConfig(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _cross_checks(self) -> "PipelineConfig":
+    def _cross_checks(self) -> PipelineConfig:
         names = self.feature_names
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -400,22 +412,28 @@ class PipelineConfig(_Strict):
             raise ValueError(f"features: {sorted(leaks)} would leak the label into the model")
         raw = [f.name for f in self.features if isinstance(f, RawFeature)]
         if raw and not self.user_code.preprocessing_fn:
-            raise ValueError(f"features: {raw} have no transform; give one (zscore, bucketize, vocabulary, hash) "
-                             "or set user_code.preprocessing_fn")
+            raise ValueError(
+                f"features: {raw} have no transform; give one (zscore, bucketize, vocabulary, hash) "
+                "or set user_code.preprocessing_fn"
+            )
         self._check_metrics()
         self._check_gate()
         return self
 
     def _check_metrics(self) -> None:
         task, known = self.label.task, known_metrics(self.label.task)
-        for field, thresholds in (("value_thresholds", self.evaluation.value_thresholds),
-                                  ("change_thresholds", self.evaluation.change_thresholds)):
+        for field, thresholds in (
+            ("value_thresholds", self.evaluation.value_thresholds),
+            ("change_thresholds", self.evaluation.change_thresholds),
+        ):
             unknown = sorted(set(thresholds) - set(known))
             if unknown:
                 raise ValueError(f"evaluation.{field}: {unknown} are not {task} metrics; known: {list(known)}")
         if not self.value_thresholds:
-            raise ValueError(f"evaluation.value_thresholds: a {task} model needs at least one (e.g. "
-                             f"MeanAbsoluteError: {{upper_bound: ...}}); a blessing that checks nothing blesses every model")
+            raise ValueError(
+                f"evaluation.value_thresholds: a {task} model needs at least one (e.g. "
+                f"MeanAbsoluteError: {{upper_bound: ...}}); a blessing that checks nothing blesses every model"
+            )
 
     def _check_gate(self) -> None:
         gate, task = self.evaluation.fairness_gate, self.label.task
@@ -424,17 +442,22 @@ class PipelineConfig(_Strict):
         where = "evaluation.fairness_gate"
         if task == "regression":
             if gate.metric not in GAP_METRICS:
-                raise ValueError(f"{where}.metric: {gate.metric!r} does not apply to regression; use one of "
-                                 f"{list(GAP_METRICS)} (the gap of an error metric between groups)")
+                raise ValueError(
+                    f"{where}.metric: {gate.metric!r} does not apply to regression; use one of "
+                    f"{list(GAP_METRICS)} (the gap of an error metric between groups)"
+                )
             if gate.class_name:
                 raise ValueError(f"{where}.class_name only applies to multiclass")
             return
         if gate.metric not in FAIRNESS_RATES:
-            raise ValueError(f"{where}.metric: {gate.metric!r} is not a Fairness Indicators rate; use one of "
-                             f"{list(FAIRNESS_RATES)}")
+            raise ValueError(
+                f"{where}.metric: {gate.metric!r} is not a Fairness Indicators rate; use one of {list(FAIRNESS_RATES)}"
+            )
         if not any(abs(gate.threshold - t) < 1e-9 for t in self.evaluation.fairness_thresholds):
-            raise ValueError(f"{where}.threshold {gate.threshold} is not one of evaluation.fairness_thresholds "
-                             f"{self.evaluation.fairness_thresholds}")
+            raise ValueError(
+                f"{where}.threshold {gate.threshold} is not one of evaluation.fairness_thresholds "
+                f"{self.evaluation.fairness_thresholds}"
+            )
         if task == "multiclass" and not gate.class_name:
             raise ValueError(f"{where}.class_name: name the class whose one-vs-rest {gate.metric} is compared")
         if task == "binary" and gate.class_name:

@@ -14,10 +14,10 @@ TASKS: tuple[Task, ...] = ("binary", "multiclass", "regression")
 
 @dataclass(frozen=True)
 class MetricDef:
-    name: str          # what a config's thresholds call it (TFMA's class names; Macro*/Micro* for averages)
-    reported: str      # its key in blessing.json and the report
-    label: str         # how the report titles it
-    tfma_class: str    # the TFMA metric class, or a tf_keras.metrics class when module is set
+    name: str  # what a config's thresholds call it (TFMA's class names; Macro*/Micro* for averages)
+    reported: str  # its key in blessing.json and the report
+    label: str  # how the report titles it
+    tfma_class: str  # the TFMA metric class, or a tf_keras.metrics class when module is set
     module: str = ""
     aggregate: Literal["", "macro", "micro"] = ""
     higher_is_better: bool = True
@@ -31,7 +31,8 @@ _COMMON = [_m("ExampleCount", "example_count", "examples")]
 _KERAS = "tf_keras.metrics"
 
 METRICS: dict[Task, list[MetricDef]] = {
-    "binary": _COMMON + [
+    "binary": _COMMON
+    + [
         _m("AUC", "auc", "AUC"),
         _m("AUCPrecisionRecall", "auc_precision_recall", "AUC-PR"),
         _m("BinaryAccuracy", "binary_accuracy", "accuracy"),
@@ -41,7 +42,8 @@ METRICS: dict[Task, list[MetricDef]] = {
         _m("MeanLabel", "mean_label", "mean label"),
         _m("MeanPrediction", "mean_prediction", "mean prediction"),
     ],
-    "multiclass": _COMMON + [
+    "multiclass": _COMMON
+    + [
         _m("Accuracy", "accuracy", "accuracy", "SparseCategoricalAccuracy", module=_KERAS),
         _m("MacroAUC", "macro_auc", "AUC (macro)", "AUC", aggregate="macro"),
         _m("MacroPrecision", "macro_precision", "precision (macro)", "Precision", aggregate="macro"),
@@ -50,7 +52,8 @@ METRICS: dict[Task, list[MetricDef]] = {
         _m("MicroPrecision", "micro_precision", "precision (micro)", "Precision", aggregate="micro"),
         _m("MicroRecall", "micro_recall", "recall (micro)", "Recall", aggregate="micro"),
     ],
-    "regression": _COMMON + [
+    "regression": _COMMON
+    + [
         _m("MeanAbsoluteError", "mean_absolute_error", "MAE", higher_is_better=False),
         _m("RootMeanSquaredError", "root_mean_squared_error", "RMSE", module=_KERAS, higher_is_better=False),
         _m("MeanSquaredError", "mean_squared_error", "MSE", higher_is_better=False),
@@ -67,9 +70,18 @@ PER_CLASS_METRICS = ("AUC", "Precision", "Recall")
 # The per-threshold rates Fairness Indicators (fairness-indicators 0.47.0) computes; a
 # classification fairness gate may name any of them. Same order as the library's
 # FAIRNESS_INDICATORS_SUB_METRICS (a test checks they agree).
-FAIRNESS_RATES = ("false_positive_rate", "false_negative_rate", "true_positive_rate", "true_negative_rate",
-                  "positive_rate", "negative_rate", "false_discovery_rate", "false_omission_rate",
-                  "precision", "recall")
+FAIRNESS_RATES = (
+    "false_positive_rate",
+    "false_negative_rate",
+    "true_positive_rate",
+    "true_negative_rate",
+    "positive_rate",
+    "negative_rate",
+    "false_discovery_rate",
+    "false_omission_rate",
+    "precision",
+    "recall",
+)
 FAIRNESS_PREFIX = "fairness_indicators_metrics/"
 
 # Regression: the error metrics whose gap between groups a gate may bound.

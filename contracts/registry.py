@@ -46,7 +46,7 @@ def complete_versions(base: str) -> list[int]:
 @dataclass(frozen=True)
 class RegistryVersion:
     version: int
-    path: str       # the version directory: a SavedModel with the project's signatures
+    path: str  # the version directory: a SavedModel with the project's signatures
     metadata: dict  # model_metadata.json
 
 

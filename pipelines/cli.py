@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -11,9 +10,13 @@ from rich.table import Table
 
 from contracts.config import ConfigError, load_config
 
-app = typer.Typer(help="Train, evaluate and push a model for any tabular dataset with the TFX libraries on Kubeflow "
-                       "Pipelines v2 or Vertex AI Pipelines.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Train, evaluate and push a model for any tabular dataset with the TFX libraries on Kubeflow "
+    "Pipelines v2 or Vertex AI Pipelines.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 console = Console()
 
 DEFAULT_CONFIG = Path("examples/chicago_taxi/config.yaml")
@@ -39,8 +42,10 @@ def validate_config(config: Path = ConfigOption) -> None:
     except PreflightError as err:
         console.print(f"[red]error:[/red] {config}: {err}")
         raise typer.Exit(2) from None
-    console.print(f"[green]ok[/green] {config}: pipeline '{cfg.pipeline_name}', model '{cfg.model_name}' "
-                  f"({cfg.label.task}, label '{cfg.label.name}'), {len(cfg.features)} features, data {cfg.data.source}")
+    console.print(
+        f"[green]ok[/green] {config}: pipeline '{cfg.pipeline_name}', model '{cfg.model_name}' "
+        f"({cfg.label.task}, label '{cfg.label.name}'), {len(cfg.features)} features, data {cfg.data.source}"
+    )
     for note in notes:
         console.print(f"  {note}")
 
@@ -49,11 +54,13 @@ def validate_config(config: Path = ConfigOption) -> None:
 def compile_cmd(
     config: Path = ConfigOption,
     output_dir: Path = typer.Option(Path("compiled"), help="Where the YAML goes."),
-    image_registry: Optional[str] = typer.Option(
-        None, help="Registry the images were pushed to, e.g. us-docker.pkg.dev/PROJECT/REPO "
-                   "(default: the placeholder compiled/ is generated with)."),
-    image_tag: Optional[str] = typer.Option(None, help="Image tag, e.g. the git SHA (default: latest)."),
-    target: Optional[str] = typer.Option(None, help="Only this target: kfp or vertex (default: both)."),
+    image_registry: str | None = typer.Option(
+        None,
+        help="Registry the images were pushed to, e.g. us-docker.pkg.dev/PROJECT/REPO "
+        "(default: the placeholder compiled/ is generated with).",
+    ),
+    image_tag: str | None = typer.Option(None, help="Image tag, e.g. the git SHA (default: latest)."),
+    target: str | None = typer.Option(None, help="Only this target: kfp or vertex (default: both)."),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="KFP/Vertex step caching."),
 ) -> None:
     """Compile the pipeline to KFP v2 YAML: <output-dir>/<pipeline_name>.{kfp,vertex}.yaml."""
@@ -75,9 +82,9 @@ def compile_cmd(
 def run_local_cmd(
     config: Path = ConfigOption,
     pipeline_root: Path = typer.Option(Path("artifacts/local_runs"), help="Where run artifacts go."),
-    data_source: Optional[str] = typer.Option(None, help="Override data.source (file, glob, dir, gs://)."),
-    epochs: Optional[int] = typer.Option(None, min=1, help="Override model.epochs."),
-    registry: Optional[str] = typer.Option(None, help="Override push.registry."),
+    data_source: str | None = typer.Option(None, help="Override data.source (file, glob, dir, gs://)."),
+    epochs: int | None = typer.Option(None, min=1, help="Override model.epochs."),
+    registry: str | None = typer.Option(None, help="Override push.registry."),
 ) -> None:
     """Run the whole pipeline on this machine (kfp.local, in this environment)."""
     from pipelines.local_run import run_local
@@ -101,8 +108,9 @@ def run_local_cmd(
 # ------------------------------------------------------------ cluster: submit, schedule, runs
 
 TargetOption = typer.Option(..., "--target", "-t", help="kfp (a Kubeflow Pipelines endpoint) or vertex.")
-HostOption = typer.Option(None, help="[kfp] KFP API endpoint, e.g. https://HOST/pipeline "
-                                     "(credentials: kube config / in-cluster token).")
+HostOption = typer.Option(
+    None, help="[kfp] KFP API endpoint, e.g. https://HOST/pipeline (credentials: kube config / in-cluster token)."
+)
 ExperimentOption = typer.Option("tabml", help="[kfp] Experiment to file runs under.")
 NamespaceOption = typer.Option(None, help="[kfp] Kubeflow profile namespace (multi-user clusters).")
 ProjectOption = typer.Option(None, help="[vertex] GCP project (credentials: application default).")
@@ -110,11 +118,15 @@ RegionOption = typer.Option("us-central1", help="[vertex] Region.")
 PipelineRootOption = typer.Option(None, help="[vertex] gs:// pipeline root for run artifacts.")
 ServiceAccountOption = typer.Option("", help="Service account the run executes as.")
 LabelOption = typer.Option([], "--label", help="[vertex] key=value label; repeatable.")
-ParamOption = typer.Option([], "--param", "-p", help="Pipeline parameter name=value; repeatable "
-                                                     "(e.g. -p epochs=10 -p model_registry=gs://B/models).")
+ParamOption = typer.Option(
+    [],
+    "--param",
+    "-p",
+    help="Pipeline parameter name=value; repeatable (e.g. -p epochs=10 -p model_registry=gs://B/models).",
+)
 
 
-def _package(target: str, package: Optional[Path], config: Path) -> Path:
+def _package(target: str, package: Path | None, config: Path) -> Path:
     from pipelines.compile import compiled_path
 
     return package or compiled_path(_load(config), Path("compiled"), target)
@@ -133,8 +145,9 @@ def _make_target(target: str, host, experiment, namespace, project, region, pipe
         pairs = dict(label.split("=", 1) for label in labels if "=" in label)
         if len(pairs) != len(labels):
             raise SubmitError(f"--label expects key=value, got {labels}")
-        return VertexTarget(project=project, region=region, pipeline_root=pipeline_root,
-                            service_account=service_account, labels=pairs)
+        return VertexTarget(
+            project=project, region=region, pipeline_root=pipeline_root, service_account=service_account, labels=pairs
+        )
     raise SubmitError(f"--target must be kfp or vertex, got {target!r}")
 
 
@@ -161,19 +174,40 @@ def _send(target, package, params, run_name, cache, dry_run, cron, **where):
 
 @app.command("submit")
 def submit_cmd(
-    target: str = TargetOption, config: Path = ConfigOption,
-    package: Optional[Path] = typer.Option(None, help="Compiled YAML (default: compiled/<pipeline>.<target>.yaml)."),
-    param: list[str] = ParamOption, run_name: str = typer.Option("", help="Run display name."),
+    target: str = TargetOption,
+    config: Path = ConfigOption,
+    package: Path | None = typer.Option(None, help="Compiled YAML (default: compiled/<pipeline>.<target>.yaml)."),
+    param: list[str] = ParamOption,
+    run_name: str = typer.Option("", help="Run display name."),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Step caching for this run."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the requests instead of sending them."),
-    host: Optional[str] = HostOption, experiment: str = ExperimentOption, namespace: Optional[str] = NamespaceOption,
-    project: Optional[str] = ProjectOption, region: str = RegionOption, pipeline_root: Optional[str] = PipelineRootOption,
-    service_account: str = ServiceAccountOption, label: list[str] = LabelOption,
+    host: str | None = HostOption,
+    experiment: str = ExperimentOption,
+    namespace: str | None = NamespaceOption,
+    project: str | None = ProjectOption,
+    region: str = RegionOption,
+    pipeline_root: str | None = PipelineRootOption,
+    service_account: str = ServiceAccountOption,
+    label: list[str] = LabelOption,
 ) -> None:
     """Start a one-off run on Kubeflow Pipelines or Vertex AI Pipelines."""
-    _send(target, _package(target, package, config), param, run_name, cache, dry_run, "", host=host,
-          experiment=experiment, namespace=namespace, project=project, region=region,
-          pipeline_root=pipeline_root, service_account=service_account, labels=label)
+    _send(
+        target,
+        _package(target, package, config),
+        param,
+        run_name,
+        cache,
+        dry_run,
+        "",
+        host=host,
+        experiment=experiment,
+        namespace=namespace,
+        project=project,
+        region=region,
+        pipeline_root=pipeline_root,
+        service_account=service_account,
+        labels=label,
+    )
 
 
 @app.command("schedule")
@@ -181,30 +215,56 @@ def schedule_cmd(
     target: str = TargetOption,
     cron: str = typer.Option(..., help='Cron, 5 fields, UTC, e.g. "0 3 * * *" (daily 03:00).'),
     config: Path = ConfigOption,
-    package: Optional[Path] = typer.Option(None, help="Compiled YAML (default: compiled/<pipeline>.<target>.yaml)."),
-    param: list[str] = ParamOption, run_name: str = typer.Option("", help="Schedule display name."),
-    cache: bool = typer.Option(False, "--cache/--no-cache",
-                               help="Step caching for scheduled runs. Off by default: with the same data_source "
-                                    "string every tick, a cached ExampleGen would never read new data."),
+    package: Path | None = typer.Option(None, help="Compiled YAML (default: compiled/<pipeline>.<target>.yaml)."),
+    param: list[str] = ParamOption,
+    run_name: str = typer.Option("", help="Schedule display name."),
+    cache: bool = typer.Option(
+        False,
+        "--cache/--no-cache",
+        help="Step caching for scheduled runs. Off by default: with the same data_source "
+        "string every tick, a cached ExampleGen would never read new data.",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the requests instead of sending them."),
-    host: Optional[str] = HostOption, experiment: str = ExperimentOption, namespace: Optional[str] = NamespaceOption,
-    project: Optional[str] = ProjectOption, region: str = RegionOption, pipeline_root: Optional[str] = PipelineRootOption,
-    service_account: str = ServiceAccountOption, label: list[str] = LabelOption,
+    host: str | None = HostOption,
+    experiment: str = ExperimentOption,
+    namespace: str | None = NamespaceOption,
+    project: str | None = ProjectOption,
+    region: str = RegionOption,
+    pipeline_root: str | None = PipelineRootOption,
+    service_account: str = ServiceAccountOption,
+    label: list[str] = LabelOption,
 ) -> None:
     """Create a recurring run (KFP) or a PipelineJobSchedule (Vertex)."""
-    _send(target, _package(target, package, config), param, run_name, cache, dry_run, cron, host=host,
-          experiment=experiment, namespace=namespace, project=project, region=region,
-          pipeline_root=pipeline_root, service_account=service_account, labels=label)
+    _send(
+        target,
+        _package(target, package, config),
+        param,
+        run_name,
+        cache,
+        dry_run,
+        cron,
+        host=host,
+        experiment=experiment,
+        namespace=namespace,
+        project=project,
+        region=region,
+        pipeline_root=pipeline_root,
+        service_account=service_account,
+        labels=label,
+    )
 
 
 @app.command("runs")
 def runs_cmd(
     target: str = TargetOption,
-    follow: Optional[str] = typer.Option(None, help="Wait for this run (KFP run id / Vertex job name) to finish."),
+    follow: str | None = typer.Option(None, help="Wait for this run (KFP run id / Vertex job name) to finish."),
     limit: int = typer.Option(10, min=1, help="How many recent runs to list."),
     timeout: int = typer.Option(6 * 3600, help="[kfp] Seconds to wait with --follow."),
-    host: Optional[str] = HostOption, namespace: Optional[str] = NamespaceOption,
-    project: Optional[str] = ProjectOption, region: str = RegionOption, pipeline_root: Optional[str] = PipelineRootOption,
+    host: str | None = HostOption,
+    namespace: str | None = NamespaceOption,
+    project: str | None = ProjectOption,
+    region: str = RegionOption,
+    pipeline_root: str | None = PipelineRootOption,
 ) -> None:
     """List recent runs, or follow one until it finishes."""
     from pipelines import submit as s
@@ -230,7 +290,7 @@ def runs_cmd(
 # ------------------------------------------------------------ serving: serve, promote, rollback
 
 
-def _isvc(config: Path, namespace: Optional[str], name: Optional[str]):
+def _isvc(config: Path, namespace: str | None, name: str | None):
     from components.pusher.executor import kube_custom_objects_api
     from rollout import IsvcRollout
 
@@ -238,7 +298,9 @@ def _isvc(config: Path, namespace: Optional[str], name: Optional[str]):
     namespace = namespace or (target.namespace if target else None)
     name = name or (target.name if target else None)
     if not namespace or not name:
-        console.print("[red]error:[/red] no InferenceService: set push.kserve in the config or pass --namespace and --name")
+        console.print(
+            "[red]error:[/red] no InferenceService: set push.kserve in the config or pass --namespace and --name"
+        )
         raise typer.Exit(2)
     return IsvcRollout(kube_custom_objects_api(), namespace, name)
 
@@ -251,31 +313,41 @@ def _report_rollout(action) -> None:
     except RolloutError as err:
         console.print(f"[red]error:[/red] {err}")
         raise typer.Exit(1) from None
-    console.print(f"{result.namespace}/{result.name}: {result.action}; serving {result.storage_uri}"
-                  + (f" (previous {result.previous_storage_uri})" if result.previous_storage_uri else ""))
+    console.print(
+        f"{result.namespace}/{result.name}: {result.action}; serving {result.storage_uri}"
+        + (f" (previous {result.previous_storage_uri})" if result.previous_storage_uri else "")
+    )
 
 
 @app.command("promote")
-def promote_cmd(config: Path = ConfigOption, namespace: Optional[str] = typer.Option(None, help="Default: push.kserve."),
-                name: Optional[str] = typer.Option(None, help="Default: push.kserve.")) -> None:
+def promote_cmd(
+    config: Path = ConfigOption,
+    namespace: str | None = typer.Option(None, help="Default: push.kserve."),
+    name: str | None = typer.Option(None, help="Default: push.kserve."),
+) -> None:
     """Give the canary 100% of the InferenceService's traffic (kube config credentials)."""
     _report_rollout(_isvc(config, namespace, name).promote)
 
 
 @app.command("rollback")
-def rollback_cmd(config: Path = ConfigOption, namespace: Optional[str] = typer.Option(None, help="Default: push.kserve."),
-                 name: Optional[str] = typer.Option(None, help="Default: push.kserve."),
-                 restore: bool = typer.Option(False, help="Also put the previous storage URI back in the spec.")) -> None:
+def rollback_cmd(
+    config: Path = ConfigOption,
+    namespace: str | None = typer.Option(None, help="Default: push.kserve."),
+    name: str | None = typer.Option(None, help="Default: push.kserve."),
+    restore: bool = typer.Option(False, help="Also put the previous storage URI back in the spec."),
+) -> None:
     """Send all traffic back to the previous model at once (canary to 0%)."""
     rollout = _isvc(config, namespace, name)
     _report_rollout(lambda: rollout.rollback(restore=restore))
 
 
 @app.command("serve")
-def serve_cmd(config: Path = ConfigOption,
-              registry: Optional[str] = typer.Option(None, help="Override push.registry."),
-              port: int = typer.Option(8080, help="HTTP port on 127.0.0.1."),
-              request_log: str = typer.Option("artifacts/serving/requests.jsonl", help="JSON-lines request log.")) -> None:
+def serve_cmd(
+    config: Path = ConfigOption,
+    registry: str | None = typer.Option(None, help="Override push.registry."),
+    port: int = typer.Option(8080, help="HTTP port on 127.0.0.1."),
+    request_log: str = typer.Option("artifacts/serving/requests.jsonl", help="JSON-lines request log."),
+) -> None:
     """Serve the newest pushed model locally (KServe v1 + v2) from the serving environment."""
     import os
 
@@ -291,8 +363,19 @@ def serve_cmd(config: Path = ConfigOption,
         console.print(f"[red]error:[/red] nothing pushed yet under {model_dir}: run `make run` first")
         raise typer.Exit(2)
     Path(request_log).parent.mkdir(parents=True, exist_ok=True)
-    args = [str(server), "--model_dir", model_dir, "--host", "127.0.0.1", "--http_port", str(port),
-            "--enable_grpc", "false", "--request_log", request_log]
+    args = [
+        str(server),
+        "--model_dir",
+        model_dir,
+        "--host",
+        "127.0.0.1",
+        "--http_port",
+        str(port),
+        "--enable_grpc",
+        "false",
+        "--request_log",
+        request_log,
+    ]
     console.print(f"serving {model_dir} on http://127.0.0.1:{port} (v1 and v2); request log {request_log}")
     os.execv(args[0], args)
 
@@ -355,8 +438,10 @@ def print_evaluation(blessing: dict) -> None:
     task = blessing.get("task", "binary")
     headline = "  ".join(f"{m.label} {_fmt(metrics.get(m.reported))}" for m in METRICS[task][1:5])
     count = metrics.get("example_count")
-    console.print(f"Evaluation: [bold]{blessing.get('decision')}[/bold]  {headline}  on "
-                  f"{int(count) if isinstance(count, (int, float)) else '?'} eval examples")
+    console.print(
+        f"Evaluation: [bold]{blessing.get('decision')}[/bold]  {headline}  on "
+        f"{int(count) if isinstance(count, (int, float)) else '?'} eval examples"
+    )
     baseline = blessing.get("baseline")
     for note in blessing.get("notes", []):
         console.print(f"  {note}")
@@ -364,13 +449,17 @@ def print_evaluation(blessing: dict) -> None:
         base = blessing.get("baseline_metrics") or {}
         console.print("  baseline: " + "  ".join(f"{m.label} {_fmt(base.get(m.reported))}" for m in METRICS[task][1:3]))
     for check in blessing.get("checks", []):
-        console.print(f"  value check {check['metric']} = {_fmt(check.get('value'))} "
-                      f"[{check.get('lower_bound')}, {check.get('upper_bound')}]: {'pass' if check['passed'] else 'FAIL'}")
+        console.print(
+            f"  value check {check['metric']} = {_fmt(check.get('value'))} "
+            f"[{check.get('lower_bound')}, {check.get('upper_bound')}]: {'pass' if check['passed'] else 'FAIL'}"
+        )
     gate = blessing.get("fairness_check")
     if gate:
         measured = f"gap {_fmt(gate.get('gap'))}" if gate.get("gap") is not None else "nothing to measure"
-        console.print(f"  fairness gate: {gate['metric']} over {gate['feature']}: {measured} "
-                      f"(max {gate['max_gap']}): {'pass' if gate['passed'] else 'FAIL'}")
+        console.print(
+            f"  fairness gate: {gate['metric']} over {gate['feature']}: {measured} "
+            f"(max {gate['max_gap']}): {'pass' if gate['passed'] else 'FAIL'}"
+        )
         counted = [g for g in gate.get("groups") or [] if g.get("counted")]
         if counted:
             shown = ", ".join(f"{g['group']} {_fmt(g['value'])} (n={g['example_count']})" for g in counted[:8])

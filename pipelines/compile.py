@@ -21,8 +21,9 @@ def compiled_path(config: PipelineConfig, output_dir: str | Path, target: Target
     return Path(output_dir) / f"{config.pipeline_name}.{target}.yaml"
 
 
-def compile_pipeline(config: PipelineConfig, output_dir: str | Path, target: Target,
-                     images: Images | None = None, caching: bool = True) -> Path:
+def compile_pipeline(
+    config: PipelineConfig, output_dir: str | Path, target: Target, images: Images | None = None, caching: bool = True
+) -> Path:
     path = compiled_path(config, output_dir, target)
     path.parent.mkdir(parents=True, exist_ok=True)
     images = images or images_for(DEFAULT_IMAGE_REGISTRY, DEFAULT_IMAGE_TAG)
@@ -31,6 +32,7 @@ def compile_pipeline(config: PipelineConfig, output_dir: str | Path, target: Tar
     return path
 
 
-def compile_all(config: PipelineConfig, output_dir: str | Path, images: Images | None = None,
-                caching: bool = True) -> list[Path]:
+def compile_all(
+    config: PipelineConfig, output_dir: str | Path, images: Images | None = None, caching: bool = True
+) -> list[Path]:
     return [compile_pipeline(config, output_dir, t, images, caching) for t in TARGETS]

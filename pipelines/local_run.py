@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from contracts.config import PipelineConfig
 from contracts.artifacts import BLESSING_JSON, FAILURE_FILE, PUSH_RESULT
+from contracts.config import PipelineConfig
 from pipelines.training_pipeline import build_pipeline, thresholds_parameter
 
 
@@ -79,14 +79,20 @@ class TaskTimer(logging.Filter):
 
 def _task_outputs(run_dir: Path, order: list[str]) -> dict:
     """Output paths per task, in the order the tasks ran."""
-    tasks = sorted((p for p in run_dir.iterdir() if p.is_dir()),
-                   key=lambda p: order.index(p.name) if p.name in order else len(order))
-    return {t.name: {p.name: str(p) for p in sorted(t.iterdir()) if p.name != "executor_output.json"}
-            for t in tasks}
+    tasks = sorted(
+        (p for p in run_dir.iterdir() if p.is_dir()),
+        key=lambda p: order.index(p.name) if p.name in order else len(order),
+    )
+    return {t.name: {p.name: str(p) for p in sorted(t.iterdir()) if p.name != "executor_output.json"} for t in tasks}
 
 
-def run_local(config: PipelineConfig, pipeline_root: str | Path, data_source: str | None = None,
-              epochs: int | None = None, registry: str | None = None) -> LocalRun:
+def run_local(
+    config: PipelineConfig,
+    pipeline_root: str | Path,
+    data_source: str | None = None,
+    epochs: int | None = None,
+    registry: str | None = None,
+) -> LocalRun:
     from kfp import local
 
     config = localise(config)
@@ -104,7 +110,8 @@ def run_local(config: PipelineConfig, pipeline_root: str | Path, data_source: st
             value_thresholds=thresholds_parameter(config),
             model_registry=_absolute(registry) if registry else config.push.registry,
             git_commit=git_commit(),
-            pipeline_config=config.to_json())
+            pipeline_config=config.to_json(),
+        )
     except RuntimeError as err:
         raise RunFailed(_failure(root, before) or str(err)) from err
     finally:
@@ -126,7 +133,7 @@ def _failure(root: Path, before: set) -> str | None:
 def summarise(run_dir: Path, seconds: float, task_seconds: dict[str, float]) -> LocalRun:
     artifacts = _task_outputs(run_dir, list(task_seconds))
     run = LocalRun(run_dir=run_dir, seconds=seconds, artifacts=artifacts, task_seconds=task_seconds)
-    for task, outputs in artifacts.items():
+    for outputs in artifacts.values():
         if "blessing" in outputs:
             run.blessing = json.loads((Path(outputs["blessing"]) / BLESSING_JSON).read_text())
         if "pushed_model" in outputs:

@@ -41,8 +41,9 @@ def check_user_code(config: PipelineConfig) -> list[str]:
                 load_function(code, field)
             except UserCodeError as err:
                 raise PreflightError(str(err)) from None
-            notes.append(f"user_code.{field}: {getattr(code, field)}"
-                         + (f" in {code.module_file}" if code.module_file else ""))
+            notes.append(
+                f"user_code.{field}: {getattr(code, field)}" + (f" in {code.module_file}" if code.module_file else "")
+            )
     return notes
 
 

@@ -41,6 +41,7 @@ class SubmitError(ValueError):
 @dataclass
 class Submission:
     """What was (or, for a dry run, would be) sent: one entry per API request."""
+
     target: str
     requests: list[dict] = field(default_factory=list)
     result: dict = field(default_factory=dict)
@@ -88,8 +89,10 @@ def check_cluster_paths(spec: dict, params: dict) -> None:
     defaults = spec["root"]["inputDefinitions"]["parameters"]
     registry = params.get("model_registry", defaults.get("model_registry", {}).get("defaultValue", ""))
     if "://" not in registry:
-        raise SubmitError(f"model_registry is {registry!r}, a local path: a cluster run would push into the "
-                          "pod's own disk. Pass --param model_registry=gs://BUCKET/models")
+        raise SubmitError(
+            f"model_registry is {registry!r}, a local path: a cluster run would push into the "
+            "pod's own disk. Pass --param model_registry=gs://BUCKET/models"
+        )
 
 
 def with_caching(spec: dict, enabled: bool) -> dict:
@@ -110,7 +113,7 @@ def kfp_cron(cron: str) -> str:
 
 
 def _timestamp() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
 
 
 # ---------------------------------------------------------------- Kubeflow Pipelines
@@ -141,8 +144,15 @@ def _kfp_client(target: KfpTarget):
     return kfp.Client(**kwargs)
 
 
-def _upload(client, docs: list[dict], pipeline_name: str, version_name: str, sub: Submission, dry_run: bool,
-            namespace: str | None = None):
+def _upload(
+    client,
+    docs: list[dict],
+    pipeline_name: str,
+    version_name: str,
+    sub: Submission,
+    dry_run: bool,
+    namespace: str | None = None,
+):
     """Uploads the package as a new version of the pipeline (creating the pipeline on first use)."""
     pipeline_id = None if dry_run else client.get_pipeline_id(pipeline_name)
     with tempfile.TemporaryDirectory() as tmp:
@@ -150,28 +160,50 @@ def _upload(client, docs: list[dict], pipeline_name: str, version_name: str, sub
         package.write_text(yaml.safe_dump_all(docs, sort_keys=False))
         if pipeline_id is None:
             # A dry run does not look the pipeline up: when it exists, a version is uploaded instead.
-            sub.add("POST", f"/apis/v2beta1/pipelines/upload?name={pipeline_name}",
-                    {"uploadfile": f"<{package.name}: the pipeline spec>", "name": pipeline_name})
+            sub.add(
+                "POST",
+                f"/apis/v2beta1/pipelines/upload?name={pipeline_name}",
+                {"uploadfile": f"<{package.name}: the pipeline spec>", "name": pipeline_name},
+            )
             if dry_run:
                 return "<pipeline_id>", "<pipeline_version_id>"
             pipeline = client.upload_pipeline(str(package), pipeline_name=pipeline_name, namespace=namespace)
             versions = client.list_pipeline_versions(pipeline.pipeline_id).pipeline_versions
             return pipeline.pipeline_id, versions[0].pipeline_version_id
-        sub.add("POST", f"/apis/v2beta1/pipelines/upload_version?name={version_name}&pipelineid={pipeline_id}",
-                {"uploadfile": f"<{package.name}: the pipeline spec>", "name": version_name})
-        version = client.upload_pipeline_version(str(package), pipeline_version_name=version_name,
-                                                 pipeline_id=pipeline_id)
+        sub.add(
+            "POST",
+            f"/apis/v2beta1/pipelines/upload_version?name={version_name}&pipelineid={pipeline_id}",
+            {"uploadfile": f"<{package.name}: the pipeline spec>", "name": version_name},
+        )
+        version = client.upload_pipeline_version(
+            str(package), pipeline_version_name=version_name, pipeline_id=pipeline_id
+        )
         return pipeline_id, version.pipeline_version_id
 
 
 def _experiment_id(client, target: KfpTarget, sub: Submission, dry_run: bool) -> str:
-    sub.add("POST", "/apis/v2beta1/experiments (unless it exists)",
-            {"display_name": target.experiment, "namespace": target.namespace})
-    return "<experiment_id>" if dry_run else client.create_experiment(target.experiment, namespace=target.namespace).experiment_id
+    sub.add(
+        "POST",
+        "/apis/v2beta1/experiments (unless it exists)",
+        {"display_name": target.experiment, "namespace": target.namespace},
+    )
+    return (
+        "<experiment_id>"
+        if dry_run
+        else client.create_experiment(target.experiment, namespace=target.namespace).experiment_id
+    )
 
 
-def submit_kfp(target: KfpTarget, package: str | Path, params: list[str], run_name: str = "",
-               caching: bool = True, dry_run: bool = False, cron: str = "", max_concurrency: int = 1) -> Submission:
+def submit_kfp(
+    target: KfpTarget,
+    package: str | Path,
+    params: list[str],
+    run_name: str = "",
+    caching: bool = True,
+    dry_run: bool = False,
+    cron: str = "",
+    max_concurrency: int = 1,
+) -> Submission:
     """Upload pipeline + version, then create a run (or, with `cron`, a recurring run)."""
     import kfp_server_api as api
 
@@ -184,37 +216,63 @@ def submit_kfp(target: KfpTarget, package: str | Path, params: list[str], run_na
     stamp = _timestamp()
     sub = Submission("kfp")
     client = None if dry_run else _kfp_client(target)
-    pipeline_id, version_id = _upload(client, [spec, *docs[1:]], name, f"{name}-{stamp}", sub, dry_run,
-                                      target.namespace)
+    pipeline_id, version_id = _upload(
+        client, [spec, *docs[1:]], name, f"{name}-{stamp}", sub, dry_run, target.namespace
+    )
     experiment_id = _experiment_id(client, target, sub, dry_run)
     version_ref = api.V2beta1PipelineVersionReference(pipeline_id=pipeline_id, pipeline_version_id=version_id)
     runtime = api.V2beta1RuntimeConfig(parameters=values)
     if cron:
         body = api.V2beta1RecurringRun(
-            display_name=run_name or f"{name}-schedule", experiment_id=experiment_id,
-            pipeline_version_reference=version_ref, runtime_config=runtime, mode="ENABLE",
-            max_concurrency=str(max_concurrency), no_catchup=True, service_account=target.service_account or None,
-            trigger=api.V2beta1Trigger(cron_schedule=api.V2beta1CronSchedule(cron=cron)))
-        url, send = "/apis/v2beta1/recurringruns", lambda: client._recurring_run_api.recurring_run_service_create_recurring_run(body=body)
+            display_name=run_name or f"{name}-schedule",
+            experiment_id=experiment_id,
+            pipeline_version_reference=version_ref,
+            runtime_config=runtime,
+            mode="ENABLE",
+            max_concurrency=str(max_concurrency),
+            no_catchup=True,
+            service_account=target.service_account or None,
+            trigger=api.V2beta1Trigger(cron_schedule=api.V2beta1CronSchedule(cron=cron)),
+        )
+        url, send = (
+            "/apis/v2beta1/recurringruns",
+            lambda: client._recurring_run_api.recurring_run_service_create_recurring_run(body=body),
+        )
     else:
-        body = api.V2beta1Run(display_name=run_name or f"{name}-{stamp}", experiment_id=experiment_id,
-                              pipeline_version_reference=version_ref, runtime_config=runtime,
-                              service_account=target.service_account or None)
+        body = api.V2beta1Run(
+            display_name=run_name or f"{name}-{stamp}",
+            experiment_id=experiment_id,
+            pipeline_version_reference=version_ref,
+            runtime_config=runtime,
+            service_account=target.service_account or None,
+        )
         url, send = "/apis/v2beta1/runs", lambda: client._run_api.run_service_create_run(body=body)
     sub.add("POST", url, api.ApiClient().sanitize_for_serialization(body))
     if not dry_run:
         response = send()
-        sub.result = {"pipeline_id": pipeline_id, "pipeline_version_id": version_id, "experiment_id": experiment_id,
-                      "run_id": getattr(response, "run_id", None),
-                      "recurring_run_id": getattr(response, "recurring_run_id", None)}
+        sub.result = {
+            "pipeline_id": pipeline_id,
+            "pipeline_version_id": version_id,
+            "experiment_id": experiment_id,
+            "run_id": getattr(response, "run_id", None),
+            "recurring_run_id": getattr(response, "recurring_run_id", None),
+        }
     return sub
 
 
 def list_runs_kfp(target: KfpTarget, limit: int = 10) -> list[dict]:
     client = _kfp_client(target)
     runs = client.list_runs(page_size=limit, sort_by="created_at desc", namespace=target.namespace).runs or []
-    return [{"run_id": r.run_id, "name": r.display_name, "state": r.state,
-             "created": str(r.created_at), "finished": str(r.finished_at)} for r in runs]
+    return [
+        {
+            "run_id": r.run_id,
+            "name": r.display_name,
+            "state": r.state,
+            "created": str(r.created_at),
+            "finished": str(r.finished_at),
+        }
+        for r in runs
+    ]
 
 
 def follow_run_kfp(target: KfpTarget, run_id: str, timeout: int) -> str:
@@ -251,8 +309,10 @@ def _vertex_init(target: VertexTarget, dry_run: bool = False) -> VertexTarget:
             try:
                 credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
             except google.auth.exceptions.DefaultCredentialsError:
-                raise SubmitError("no Google credentials found: run `gcloud auth application-default login`, "
-                                  "or set GOOGLE_APPLICATION_CREDENTIALS to a service account key file") from None
+                raise SubmitError(
+                    "no Google credentials found: run `gcloud auth application-default login`, "
+                    "or set GOOGLE_APPLICATION_CREDENTIALS to a service account key file"
+                ) from None
             target = dataclasses.replace(target, credentials=credentials)
     kwargs = {"project": target.project, "location": target.region, "credentials": target.credentials}
     if target.api_endpoint:
@@ -266,17 +326,31 @@ def _vertex_job(target: VertexTarget, package, values, run_name, caching):
 
     spec = load_spec(package)
     job = aiplatform.PipelineJob(
-        display_name=run_name or f"{spec['pipelineInfo']['name']}-{_timestamp()}", template_path=str(package),
-        pipeline_root=target.pipeline_root, parameter_values=values, enable_caching=caching,
-        labels=target.labels or None, project=target.project, location=target.region,
-        credentials=target.credentials)
+        display_name=run_name or f"{spec['pipelineInfo']['name']}-{_timestamp()}",
+        template_path=str(package),
+        pipeline_root=target.pipeline_root,
+        parameter_values=values,
+        enable_caching=caching,
+        labels=target.labels or None,
+        project=target.project,
+        location=target.region,
+        credentials=target.credentials,
+    )
     if target.service_account:
         job._gca_resource.service_account = target.service_account  # what submit() sets too
     return job
 
 
-def submit_vertex(target: VertexTarget, package: str | Path, params: list[str], run_name: str = "",
-                  caching: bool = True, dry_run: bool = False, cron: str = "", max_concurrency: int = 1) -> Submission:
+def submit_vertex(
+    target: VertexTarget,
+    package: str | Path,
+    params: list[str],
+    run_name: str = "",
+    caching: bool = True,
+    dry_run: bool = False,
+    cron: str = "",
+    max_concurrency: int = 1,
+) -> Submission:
     """A PipelineJob (or, with `cron`, a PipelineJobSchedule that creates one per tick)."""
     from google.cloud import aiplatform
     from google.protobuf import json_format
@@ -293,13 +367,21 @@ def submit_vertex(target: VertexTarget, package: str | Path, params: list[str], 
     sub = Submission("vertex")
     name = job._gca_resource.display_name
     if cron:
-        sub.add("POST", f"/v1/{parent}/schedules", {
-            "displayName": f"{name}-schedule", "cron": cron, "maxConcurrentRunCount": max_concurrency,
-            "createPipelineJobRequest": {"parent": parent, "pipelineJob": job_body}})
+        sub.add(
+            "POST",
+            f"/v1/{parent}/schedules",
+            {
+                "displayName": f"{name}-schedule",
+                "cron": cron,
+                "maxConcurrentRunCount": max_concurrency,
+                "createPipelineJobRequest": {"parent": parent, "pipelineJob": job_body},
+            },
+        )
         if not dry_run:
             schedule = aiplatform.PipelineJobSchedule(pipeline_job=job, display_name=f"{name}-schedule")
-            schedule.create(cron=cron, max_concurrent_run_count=max_concurrency,
-                            service_account=target.service_account or None)
+            schedule.create(
+                cron=cron, max_concurrent_run_count=max_concurrency, service_account=target.service_account or None
+            )
             sub.result = {"schedule": schedule.resource_name}
     else:
         sub.add("POST", f"/v1/{parent}/pipelineJobs", job_body)
@@ -314,8 +396,16 @@ def list_runs_vertex(target: VertexTarget, limit: int = 10) -> list[dict]:
 
     target = _vertex_init(target)
     jobs = aiplatform.PipelineJob.list(order_by="create_time desc")[:limit]
-    return [{"run_id": j.resource_name, "name": j.display_name, "state": j.state.name,
-             "created": str(j.create_time), "finished": str(j.gca_resource.end_time)} for j in jobs]
+    return [
+        {
+            "run_id": j.resource_name,
+            "name": j.display_name,
+            "state": j.state.name,
+            "created": str(j.create_time),
+            "finished": str(j.gca_resource.end_time),
+        }
+        for j in jobs
+    ]
 
 
 def follow_run_vertex(target: VertexTarget, run_id: str) -> str:

@@ -10,19 +10,19 @@ dsl.If; the same DAG then runs locally and on a cluster.
 
 # No `from __future__ import annotations` here: kfp reads the parameter annotations as types.
 
-from typing import Literal, Optional
+from typing import Literal
 
 from kfp import dsl, kubernetes
 
 from components.evaluator.component import evaluator
 from components.example_gen.component import example_gen
 from components.example_validator.component import example_validator
+from components.images import Images
 from components.pusher.component import pusher
 from components.schema_gen.component import schema_gen
 from components.statistics_gen.component import statistics_gen
 from components.trainer.component import trainer
 from components.transform.component import transform
-from components.images import Images
 from contracts.config import PipelineConfig, TaskResources
 
 Target = Literal["local", "kfp", "vertex"]
@@ -35,8 +35,7 @@ def thresholds_parameter(config: PipelineConfig) -> dict:
     return {name: t.model_dump(exclude_none=True) for name, t in config.value_thresholds.items()}
 
 
-def configure_task(task, resources: TaskResources, target: Target, image: Optional[str],
-                   caching: bool, retries: int):
+def configure_task(task, resources: TaskResources, target: Target, image: str | None, caching: bool, retries: int):
     """Image, resources, GPU placement, caching and retries of one task, per target.
     kfp.local ignores all of these, so the local target sets none."""
     if target == "local":
@@ -60,8 +59,9 @@ def configure_task(task, resources: TaskResources, target: Target, image: Option
     return task
 
 
-def build_pipeline(config: PipelineConfig, target: Target = "local", images: Optional[Images] = None,
-                   caching: bool = True):
+def build_pipeline(
+    config: PipelineConfig, target: Target = "local", images: Images | None = None, caching: bool = True
+):
     """Returns the @dsl.pipeline function for this config (defaults come from it), set up
     for a target: "local" (kfp.local), "kfp" (Kubeflow on GKE) or "vertex"."""
     res = config.resources
@@ -71,12 +71,15 @@ def build_pipeline(config: PipelineConfig, target: Target = "local", images: Opt
         # The GPU image only where a GPU is asked for: it is several GB heavier.
         gpu = trainer and res.trainer.gpu_count > 0
         image = (images.gpu if gpu else images.cpu) if images else None
-        return configure_task(task, res.trainer if trainer else res.default, target, image, caching,
-                              res.retries if retry else 0)
+        return configure_task(
+            task, res.trainer if trainer else res.default, target, image, caching, res.retries if retry else 0
+        )
 
-    @dsl.pipeline(name=config.pipeline_name,
-                  description=f"Train, evaluate and push {config.model_name}, a {config.label.task} model "
-                              "(TFX libraries on KFP v2).")
+    @dsl.pipeline(
+        name=config.pipeline_name,
+        description=f"Train, evaluate and push {config.model_name}, a {config.label.task} model "
+        "(TFX libraries on KFP v2).",
+    )
     def training_pipeline(
         data_source: str = config.data.source,
         epochs: int = config.model.epochs,
@@ -89,24 +92,57 @@ def build_pipeline(config: PipelineConfig, target: Target = "local", images: Opt
         stats = setup(statistics_gen(config=pipeline_config, examples=gen.outputs["examples"]), "StatisticsGen")
         schema = setup(schema_gen(config=pipeline_config, statistics=stats.outputs["statistics"]), "SchemaGen")
         # The validator compares distinct values with the training data of the model in the registry.
-        validate = setup(example_validator(config=pipeline_config, model_registry=model_registry,
-                                           statistics=stats.outputs["statistics"], schema=schema.outputs["schema"]),
-                         "ExampleValidator", retry=False)
-        tf_transform = setup(transform(config=pipeline_config, examples=gen.outputs["examples"],
-                                       schema=schema.outputs["schema"]), "Transform")
+        validate = setup(
+            example_validator(
+                config=pipeline_config,
+                model_registry=model_registry,
+                statistics=stats.outputs["statistics"],
+                schema=schema.outputs["schema"],
+            ),
+            "ExampleValidator",
+            retry=False,
+        )
+        tf_transform = setup(
+            transform(config=pipeline_config, examples=gen.outputs["examples"], schema=schema.outputs["schema"]),
+            "Transform",
+        )
         # Nothing is trained on data that failed validation.
         tf_transform.after(validate)
-        train = setup(trainer(config=pipeline_config, epochs=epochs,
-                              transformed_examples=tf_transform.outputs["transformed_examples"],
-                              transform_graph=tf_transform.outputs["transform_graph"]), "Trainer", trainer=True)
+        train = setup(
+            trainer(
+                config=pipeline_config,
+                epochs=epochs,
+                transformed_examples=tf_transform.outputs["transformed_examples"],
+                transform_graph=tf_transform.outputs["transform_graph"],
+            ),
+            "Trainer",
+            trainer=True,
+        )
         # The Evaluator resolves its baseline (the latest blessed model) from the same registry.
-        evaluate = setup(evaluator(config=pipeline_config, value_thresholds=value_thresholds,
-                                   model_registry=model_registry, examples=gen.outputs["examples"],
-                                   schema=schema.outputs["schema"], model=train.outputs["model"],
-                                   statistics=stats.outputs["statistics"],
-                                   anomalies=validate.outputs["anomalies"]), "Evaluator")
-        setup(pusher(config=pipeline_config, model_registry=model_registry, git_commit=git_commit,
-                     model=train.outputs["model"], blessing=evaluate.outputs["blessing"],
-                     schema=schema.outputs["schema"], statistics=stats.outputs["statistics"]), "Pusher")
+        evaluate = setup(
+            evaluator(
+                config=pipeline_config,
+                value_thresholds=value_thresholds,
+                model_registry=model_registry,
+                examples=gen.outputs["examples"],
+                schema=schema.outputs["schema"],
+                model=train.outputs["model"],
+                statistics=stats.outputs["statistics"],
+                anomalies=validate.outputs["anomalies"],
+            ),
+            "Evaluator",
+        )
+        setup(
+            pusher(
+                config=pipeline_config,
+                model_registry=model_registry,
+                git_commit=git_commit,
+                model=train.outputs["model"],
+                blessing=evaluate.outputs["blessing"],
+                schema=schema.outputs["schema"],
+                statistics=stats.outputs["statistics"],
+            ),
+            "Pusher",
+        )
 
     return training_pipeline

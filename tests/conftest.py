@@ -58,6 +58,7 @@ def small_csv(tmp_path_factory) -> Path:
 @dataclass
 class Chain:
     """Outputs of every executor on the small sample, in TFX's layouts."""
+
     config: PipelineConfig
     root: Path
     csv: Path
@@ -75,8 +76,7 @@ class Chain:
 def chain(tmp_path_factory, small_csv) -> Chain:
     root = tmp_path_factory.mktemp("chain")
     # 2,400 training rows: small batches and a few epochs give the model enough steps.
-    config = taxi_config(root, data={"source": str(small_csv), "format": "csv"},
-                         model={"epochs": 6, "batch_size": 64})
+    config = taxi_config(root, data={"source": str(small_csv), "format": "csv"}, model={"epochs": 6, "batch_size": 64})
     return run_chain(config, root, small_csv)
 
 
@@ -89,40 +89,70 @@ def run_chain(config: PipelineConfig, root: Path, csv: Path | None = None) -> Ch
     from components.transform import executor as transform
 
     example_gen.run(config, example_gen.Inputs(), example_gen.Outputs(examples=str(root / "examples")))
-    statistics_gen.run(config, statistics_gen.Inputs(examples=str(root / "examples")),
-                       statistics_gen.Outputs(statistics=str(root / "statistics"),
-                                              statistics_view=str(root / "stats.html")))
-    schema_gen.run(config, schema_gen.Inputs(statistics=str(root / "statistics")),
-                   schema_gen.Outputs(schema=str(root / "schema")))
-    transform.run(config, transform.Inputs(examples=str(root / "examples"), schema=str(root / "schema")),
-                  transform.Outputs(transform_graph=str(root / "transform_graph"),
-                                    transformed_examples=str(root / "transformed")))
-    result = trainer.run(config, trainer.Inputs(transformed_examples=str(root / "transformed"),
-                                                transform_graph=str(root / "transform_graph")),
-                         trainer.Outputs(model=str(root / "model"), model_run=str(root / "model_run")))
-    return Chain(config, root, csv or Path(config.data.source), root / "examples", root / "statistics",
-                 root / "schema", root / "transform_graph", root / "transformed", root / "model",
-                 root / "model_run", result)
+    statistics_gen.run(
+        config,
+        statistics_gen.Inputs(examples=str(root / "examples")),
+        statistics_gen.Outputs(statistics=str(root / "statistics"), statistics_view=str(root / "stats.html")),
+    )
+    schema_gen.run(
+        config, schema_gen.Inputs(statistics=str(root / "statistics")), schema_gen.Outputs(schema=str(root / "schema"))
+    )
+    transform.run(
+        config,
+        transform.Inputs(examples=str(root / "examples"), schema=str(root / "schema")),
+        transform.Outputs(
+            transform_graph=str(root / "transform_graph"), transformed_examples=str(root / "transformed")
+        ),
+    )
+    result = trainer.run(
+        config,
+        trainer.Inputs(transformed_examples=str(root / "transformed"), transform_graph=str(root / "transform_graph")),
+        trainer.Outputs(model=str(root / "model"), model_run=str(root / "model_run")),
+    )
+    return Chain(
+        config,
+        root,
+        csv or Path(config.data.source),
+        root / "examples",
+        root / "statistics",
+        root / "schema",
+        root / "transform_graph",
+        root / "transformed",
+        root / "model",
+        root / "model_run",
+        result,
+    )
 
 
 def evaluate(chain: Chain, config: PipelineConfig, root: Path, **inputs):
     """The Evaluator on a chain's model, outputs under root."""
     from components.evaluator import executor as evaluator
 
-    return evaluator.run(config, evaluator.Inputs(examples=str(chain.examples), schema=str(chain.schema),
-                                                  model=str(chain.model), **inputs),
-                         evaluator.Outputs(evaluation=str(root / "evaluation"), blessing=str(root / "blessing")))
+    return evaluator.run(
+        config,
+        evaluator.Inputs(examples=str(chain.examples), schema=str(chain.schema), model=str(chain.model), **inputs),
+        evaluator.Outputs(evaluation=str(root / "evaluation"), blessing=str(root / "blessing")),
+    )
 
 
-def push(chain: Chain, config: PipelineConfig, blessing_dir: Path, out: Path, registry: str | Path = "",
-         git_commit: str = ""):
+def push(
+    chain: Chain, config: PipelineConfig, blessing_dir: Path, out: Path, registry: str | Path = "", git_commit: str = ""
+):
     """The Pusher on a chain's model and a blessing."""
     from components.pusher import executor as pusher
 
-    return pusher.run(config, pusher.Inputs(model=str(chain.model), blessing=str(blessing_dir), schema=str(chain.schema),
-                                            statistics=str(chain.statistics), model_registry=str(registry),
-                                            git_commit=git_commit),
-                      pusher.Outputs(pushed_model=str(out)))
+    return pusher.run(
+        config,
+        pusher.Inputs(
+            model=str(chain.model),
+            blessing=str(blessing_dir),
+            schema=str(chain.schema),
+            statistics=str(chain.statistics),
+            model_registry=str(registry),
+            git_commit=git_commit,
+        ),
+        pusher.Outputs(pushed_model=str(out)),
+    )
 
 
 @pytest.fixture(scope="session")

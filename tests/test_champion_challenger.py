@@ -22,8 +22,11 @@ AUC_MAY_DROP = 0.01
 
 def cc_config(chain, registry):
     data = chain.config.model_dump(mode="json", exclude_none=True)
-    data["evaluation"] = {"slices": [["payment_type"]], "value_thresholds": {"AUC": {"lower_bound": 0.5}},
-                          "change_thresholds": {"AUC": {"direction": "higher_is_better", "absolute": -AUC_MAY_DROP}}}
+    data["evaluation"] = {
+        "slices": [["payment_type"]],
+        "value_thresholds": {"AUC": {"lower_bound": 0.5}},
+        "change_thresholds": {"AUC": {"direction": "higher_is_better", "absolute": -AUC_MAY_DROP}},
+    }
     data["push"]["registry"] = str(registry)
     return parse_config(data)
 
@@ -53,9 +56,16 @@ def worse_run(chain, first_run, tmp_path_factory):
 
     config, champion_root, _, _ = first_run
     root = tmp_path_factory.mktemp("challenger")
-    trainer.run(config, trainer.Inputs(transformed_examples=str(chain.transformed),
-                                       transform_graph=str(chain.transform_graph), epochs=1, steps_per_epoch=1),
-                trainer.Outputs(model=str(root / "model"), model_run=str(root / "model_run")))
+    trainer.run(
+        config,
+        trainer.Inputs(
+            transformed_examples=str(chain.transformed),
+            transform_graph=str(chain.transform_graph),
+            epochs=1,
+            steps_per_epoch=1,
+        ),
+        trainer.Outputs(model=str(root / "model"), model_run=str(root / "model_run")),
+    )
     weak = chain.__class__(**(vars(chain) | {"model": root / "model"}))
     blessing = evaluate(weak, config, root)
     return config, root, blessing
@@ -124,6 +134,7 @@ def test_candidate_as_good_as_the_baseline_is_blessed(chain, first_run, tmp_path
     [change] = blessing.change_checks
     assert change.passed and change.change == pytest.approx(0.0, abs=1e-9)
     assert blessing.baseline["version"] == pushed.version
-    assert blessing.notes == [f"judged against the baseline: version {pushed.version} in the registry "
-                              f"({pushed.destination})"]
+    assert blessing.notes == [
+        f"judged against the baseline: version {pushed.version} in the registry ({pushed.destination})"
+    ]
     assert np.isclose(blessing.overall_metrics["auc"], blessing.baseline_metrics["auc"])

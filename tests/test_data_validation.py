@@ -32,10 +32,15 @@ def test_statistics_per_split(chain):
 
 
 def validate(config, statistics, schema, out, registry=""):
-    return validator.run(config, validator.Inputs(statistics=str(statistics), schema=str(schema),
-                                                  model_registry=str(registry)),
-                         validator.Outputs(anomalies=str(out / "anomalies"), anomalies_report=str(out / "report.md"),
-                                           anomalies_view=str(out / "report.html")))
+    return validator.run(
+        config,
+        validator.Inputs(statistics=str(statistics), schema=str(schema), model_registry=str(registry)),
+        validator.Outputs(
+            anomalies=str(out / "anomalies"),
+            anomalies_report=str(out / "report.md"),
+            anomalies_view=str(out / "report.html"),
+        ),
+    )
 
 
 def test_curated_schema_is_used_and_clean_data_passes(chain, tmp_path):
@@ -74,10 +79,16 @@ def test_schema_must_fit_the_config(chain, tmp_path):
 
 def statistics_of(config, tmp_path, frame):
     frame.to_csv(tmp_path / "input.csv", index=False)
-    example_gen.run(config, example_gen.Inputs(data_source=str(tmp_path / "input.csv")),
-                    example_gen.Outputs(examples=str(tmp_path / "examples")))
-    statistics_gen.run(config, statistics_gen.Inputs(examples=str(tmp_path / "examples")),
-                       statistics_gen.Outputs(statistics=str(tmp_path / "statistics")))
+    example_gen.run(
+        config,
+        example_gen.Inputs(data_source=str(tmp_path / "input.csv")),
+        example_gen.Outputs(examples=str(tmp_path / "examples")),
+    )
+    statistics_gen.run(
+        config,
+        statistics_gen.Inputs(examples=str(tmp_path / "examples")),
+        statistics_gen.Outputs(statistics=str(tmp_path / "statistics")),
+    )
     gen_schema(config, tmp_path / "statistics", tmp_path / "schema")
     return tmp_path / "statistics"
 
@@ -126,7 +137,8 @@ def test_a_column_the_schema_does_not_know_is_a_warning_unless_strict(tmp_path):
     rows["driver_rating"] = "5"
     found = validate_csv(tmp_path, rows)
     assert {(a.feature, tuple(a.types), a.blocking) for a in found} == {
-        ("driver_rating", ("SCHEMA_NEW_COLUMN",), False)}
+        ("driver_rating", ("SCHEMA_NEW_COLUMN",), False)
+    }
     assert "driver_rating" in (tmp_path / "report.md").read_text()  # listed in the report
     (tmp_path / "strict").mkdir()
     with pytest.raises(validator.DataValidationError, match="feature 'driver_rating': SCHEMA_NEW_COLUMN"):
@@ -150,8 +162,11 @@ def test_distinct_values_that_jump_against_the_baseline_are_reported(tmp_path):
     found = validate_csv(tmp_path / "after", jumped, registry=tmp_path / "registry")
     [growth] = [a for a in found if a.types == ["DISTINCT_VALUES_GROWTH"]]
     assert growth.feature == "company" and not growth.blocking
-    before = next(f for f in tfdv.load_stats_binary(str(baseline_stats / "Split-train" / "FeatureStats.pb"))
-                  .datasets[0].features if f.path.step[0] == "company").string_stats.unique
+    before = next(
+        f
+        for f in tfdv.load_stats_binary(str(baseline_stats / "Split-train" / "FeatureStats.pb")).datasets[0].features
+        if f.path.step[0] == "company"
+    ).string_stats.unique
     assert f"the {before:,} in the training data of version 1700000000" in growth.description
     # The same data against itself: nothing to report.
     (tmp_path / "same").mkdir()

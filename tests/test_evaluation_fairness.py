@@ -16,21 +16,36 @@ import tensorflow_model_analysis as tfma
 from sklearn.metrics import confusion_matrix
 
 from components.evaluator.checks import judge_fairness
-from components.evaluator.tfma_config import (fairness_metric_name, load_metrics, make_eval_config, slice_name,
-                                              tfma_validation_ok)
+from components.evaluator.tfma_config import (
+    fairness_metric_name,
+    load_metrics,
+    make_eval_config,
+    slice_name,
+    tfma_validation_ok,
+)
 from contracts.config import ConfigError, parse_config
 from contracts.metrics import FAIRNESS_RATES
 from tests.conftest import evaluate, push, taxi_config
 
 SLICES = [["payment_type"], ["trip_start_hour"], ["trip_start_hour", "payment_type"]]
 MIN_SLICE_SIZE = 5
-GATE = {"feature": "trip_start_hour", "metric": "false_negative_rate", "threshold": 0.5,
-        "max_gap": 0.0, "min_examples": 10}  # no gap allowed at all: any real model breaks it
+GATE = {
+    "feature": "trip_start_hour",
+    "metric": "false_negative_rate",
+    "threshold": 0.5,
+    "max_gap": 0.0,
+    "min_examples": 10,
+}  # no gap allowed at all: any real model breaks it
 
 
 def gate_config(chain, tmp_path, **gate):
-    evaluation = {"slices": SLICES, "min_slice_size": MIN_SLICE_SIZE, "fairness_thresholds": [0.3, 0.5],
-                  "value_thresholds": {"AUC": {"lower_bound": 0.6}}, "fairness_gate": GATE | gate}
+    evaluation = {
+        "slices": SLICES,
+        "min_slice_size": MIN_SLICE_SIZE,
+        "fairness_thresholds": [0.3, 0.5],
+        "value_thresholds": {"AUC": {"lower_bound": 0.6}},
+        "fairness_gate": GATE | gate,
+    }
     data = chain.config.model_dump(mode="json", exclude_none=True)
     data["evaluation"] = evaluation
     data["push"]["registry"] = str(tmp_path / "registry")  # empty: no baseline
@@ -78,8 +93,13 @@ def independent_rates(chain, threshold=0.5):
     for name, idx in members.items():
         y, p = labels[idx], (probabilities[idx] > threshold).astype(int)
         tn, fp, fn, tp = confusion_matrix(y, p, labels=[0, 1]).ravel()
-        rates[name] = (len(idx), fp / (fp + tn) if fp + tn else nan, fn / (fn + tp) if fn + tp else nan,
-                       tp / (tp + fn) if tp + fn else nan, tp / (tp + fp) if tp + fp else nan)
+        rates[name] = (
+            len(idx),
+            fp / (fp + tn) if fp + tn else nan,
+            fn / (fn + tp) if fn + tp else nan,
+            tp / (tp + fn) if tp + fn else nan,
+            tp / (tp + fp) if tp + fp else nan,
+        )
     return rates
 
 
@@ -100,8 +120,12 @@ def test_fairness_rates_per_slice_agree_with_scikit_learn(chain, fair):
             continue
         metrics = blessing.slice_metrics[slice_]
         assert metrics["example_count"] == count, slice_
-        for metric, expected in [("false_positive_rate", fpr), ("false_negative_rate", fnr),
-                                 ("true_positive_rate", tpr), ("precision", precision)]:
+        for metric, expected in [
+            ("false_positive_rate", fpr),
+            ("false_negative_rate", fnr),
+            ("true_positive_rate", tpr),
+            ("precision", precision),
+        ]:
             assert same(metrics.get(name(metric)), expected), (slice_, metric, metrics.get(name(metric)), expected)
         checked += 1
     cross = [s for s in rates if " x " in s and rates[s][0] >= MIN_SLICE_SIZE]
@@ -213,8 +237,11 @@ def test_fairness_config_is_validated(tmp_path):
 def test_bootstrap_confidence_intervals(chain, tmp_path):
     """evaluation.confidence_intervals: TFMA's Poisson bootstrap; every metric gets [lower, upper]."""
     data = chain.config.model_dump(mode="json", exclude_none=True)
-    data["evaluation"] = {"slices": [["payment_type"]], "confidence_intervals": True,
-                          "value_thresholds": {"AUC": {"lower_bound": 0.6}}}
+    data["evaluation"] = {
+        "slices": [["payment_type"]],
+        "confidence_intervals": True,
+        "value_thresholds": {"AUC": {"lower_bound": 0.6}},
+    }
     data["push"]["registry"] = str(tmp_path / "registry")
     blessing = evaluate(chain, parse_config(data), tmp_path)
     assert blessing.blessed

@@ -57,22 +57,33 @@ def test_metrics_agree_with_an_independent_computation(chain, evaluated):
     assert overall["auc"] == pytest.approx(roc_auc_score(labels, probabilities), abs=2e-3)
 
 
-def test_blessing_files_and_checks(evaluated):
+def test_blessing_files_and_checks(chain, evaluated):
     root, blessing = evaluated
     assert blessing.blessed
     assert sorted(os.listdir(root / "blessing")) == ["BLESSED", "blessing.json"]
     saved = json.loads((root / "blessing" / "blessing.json").read_text())
     assert saved["decision"] == "BLESSED"
-    assert saved["checks"] == [{"metric": "AUC", "value": blessing.overall_metrics["auc"],
-                                "lower_bound": 0.6, "upper_bound": None, "passed": True}]
+    assert saved["checks"] == [
+        {
+            "metric": "AUC",
+            "value": blessing.overall_metrics["auc"],
+            "lower_bound": 0.6,
+            "upper_bound": None,
+            "passed": True,
+        }
+    ]
     assert is_blessed(str(root / "blessing"))
     assert saved["task"] == "binary" and saved["label"]["name"] == "big_tipper"
     assert saved["data"]["source"] == str(chain.csv) and saved["data"]["rows_read"] == 3000
 
 
 def test_unmet_threshold_is_not_blessed_and_not_pushed(chain, tmp_path):
-    blessing = evaluate(chain, chain.config, tmp_path, value_thresholds={
-        "AUC": Threshold(lower_bound=0.999), "Calibration": Threshold(upper_bound=5)})
+    blessing = evaluate(
+        chain,
+        chain.config,
+        tmp_path,
+        value_thresholds={"AUC": Threshold(lower_bound=0.999), "Calibration": Threshold(upper_bound=5)},
+    )
     assert not blessing.blessed
     assert [c.passed for c in blessing.checks] == [False, True]  # sorted: AUC, Calibration
     assert blessing.reasons and blessing.reasons[0].startswith("AUC = ")
@@ -117,6 +128,7 @@ def test_versions_never_go_below_an_existing_one(chain, evaluated, tmp_path):
 def test_failed_local_push_leaves_nothing(chain, evaluated, tmp_path, monkeypatch):
     root, _ = evaluated
     import shutil
+
     real_copy = shutil.copy2
     calls = {"n": 0}
 

@@ -16,14 +16,14 @@ from tests.conftest import EXAMPLES, example_config, read_taxi, taxi_config
 
 
 def gen(config, out, source=None) -> example_gen.Result:
-    return example_gen.run(config, example_gen.Inputs(data_source=str(source or "")),
-                           example_gen.Outputs(examples=str(out)))
+    return example_gen.run(
+        config, example_gen.Inputs(data_source=str(source or "")), example_gen.Outputs(examples=str(out))
+    )
 
 
 def read_examples(root, split) -> list[tf.train.Example]:
     files = tf.io.gfile.glob(str(root / f"Split-{split}" / "*.gz"))
-    return [tf.train.Example.FromString(r.numpy())
-            for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+    return [tf.train.Example.FromString(r.numpy()) for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
 
 
 def value(example: tf.train.Example, name: str):
@@ -81,8 +81,12 @@ def test_zero_fare_policy(tmp_path):
     negative = gen(taxi_config(tmp_path), tmp_path / "neg", csv)
     assert negative.undefined_ratio_rows == undefined and negative.rows_without_label == 0
     assert sum(negative.split_counts.values()) == 400
-    zero_fare = [ex for s in ("train", "eval") for ex in read_examples(tmp_path / "neg", s)
-                 if value(ex, "fare") is None or value(ex, "fare") <= 0]
+    zero_fare = [
+        ex
+        for s in ("train", "eval")
+        for ex in read_examples(tmp_path / "neg", s)
+        if value(ex, "fare") is None or value(ex, "fare") <= 0
+    ]
     assert len(zero_fare) == undefined and all(value(ex, "big_tipper") == 0 for ex in zero_fare)
 
     label = taxi_config(tmp_path).label.model_dump(exclude_none=True)
@@ -118,7 +122,8 @@ def test_parquet_gives_the_same_examples_as_csv(tmp_path):
     assert from_csv.split_counts == from_pq.split_counts
     a = read_examples(tmp_path / "csv", "eval")
     b = read_examples(tmp_path / "pq", "eval")
-    for ex_a, ex_b in zip(a, b):
+    assert len(a) == len(b)
+    for ex_a, ex_b in zip(a, b, strict=True):
         for name in ("fare", "tips", "company", "trip_start_hour", "big_tipper"):
             va, vb = value(ex_a, name), value(ex_b, name)
             assert (va is None and vb is None) or np.isclose(va, vb) if not isinstance(va, bytes) else va == vb
@@ -143,8 +148,10 @@ def test_errors_name_the_problem(tmp_path):
         gen(config, tmp_path / "o2", tmp_path / "no_tips.csv")
     rows.loc[7, "fare"] = "free"
     rows.to_csv(tmp_path / "text_fare.csv", index=False)
-    with pytest.raises(example_gen.InputDataError,
-                       match=r"label.ratio.denominator column 'fare' holds non-numeric value 'free' \(data row 8\)"):
+    with pytest.raises(
+        example_gen.InputDataError,
+        match=r"label.ratio.denominator column 'fare' holds non-numeric value 'free' \(data row 8\)",
+    ):
         gen(config, tmp_path / "o3", tmp_path / "text_fare.csv")
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(example_gen.InputDataError, match="empty.csv: empty file"):
@@ -173,18 +180,27 @@ def test_positive_values_that_never_occur_are_named(tmp_path):
     frame = pd.DataFrame({"released": ["Yes", "No"] * 50, "age": range(100)})
     frame.to_csv(tmp_path / "data.csv", index=False)
     config = text_label_config(tmp_path, positive=["yes"])  # the data says "Yes"
-    with pytest.raises(example_gen.InputDataError, match=r"label.positive is \['yes'\], the column's most common "
-                                                         r"values are 'Yes' \(50\), 'No' \(50\)"):
+    with pytest.raises(
+        example_gen.InputDataError,
+        match=r"label.positive is \['yes'\], the column's most common "
+        r"values are 'Yes' \(50\), 'No' \(50\)",
+    ):
         gen(config, tmp_path / "ex")
 
 
 def text_label_config(tmp_path, **label):
     from contracts.config import parse_config
 
-    return parse_config({
-        "pipeline_name": "arrests", "model_name": "released", "data": {"source": str(tmp_path / "data.csv")},
-        "label": {"name": "released", "task": "binary", "positive": ["Yes"]} | label,
-        "features": [{"name": "age", "transform": "zscore"}], "push": {"registry": str(tmp_path / "reg")}})
+    return parse_config(
+        {
+            "pipeline_name": "arrests",
+            "model_name": "released",
+            "data": {"source": str(tmp_path / "data.csv")},
+            "label": {"name": "released", "task": "binary", "positive": ["Yes"]} | label,
+            "features": [{"name": "age", "transform": "zscore"}],
+            "push": {"registry": str(tmp_path / "reg")},
+        }
+    )
 
 
 def test_text_label_is_written_as_0_or_1(tmp_path):
@@ -204,7 +220,9 @@ def test_text_label_is_written_as_0_or_1(tmp_path):
 def test_label_empty_in_every_row_is_named(tmp_path):
     frame = pd.DataFrame({"released": [""] * 40, "age": range(40)})
     frame.to_csv(tmp_path / "data.csv", index=False)
-    with pytest.raises(example_gen.InputDataError, match="label column 'released' is empty in every one of the 40 rows"):
+    with pytest.raises(
+        example_gen.InputDataError, match="label column 'released' is empty in every one of the 40 rows"
+    ):
         gen(text_label_config(tmp_path), tmp_path / "ex")
     rows = read_taxi(100)
     rows["fare"] = ""
@@ -215,8 +233,11 @@ def test_label_empty_in_every_row_is_named(tmp_path):
 
 def test_label_column_missing_from_the_data_is_named(tmp_path):
     pd.DataFrame({"age": range(20)}).to_csv(tmp_path / "data.csv", index=False)
-    with pytest.raises(example_gen.InputDataError, match=r"label column 'released' \(label.name\) is not in the "
-                                                         r"data; columns are \['age'\]"):
+    with pytest.raises(
+        example_gen.InputDataError,
+        match=r"label column 'released' \(label.name\) is not in the "
+        r"data; columns are \['age'\]",
+    ):
         gen(text_label_config(tmp_path), tmp_path / "ex")
 
 
@@ -226,16 +247,21 @@ def test_multiclass_classes_come_from_train_in_sorted_order(tmp_path):
     assert result.label["classes"] == ["Adelie", "Chinstrap", "Gentoo"]
     counts = result.label["class_counts"]
     assert sum(sum(c.values()) for c in counts.values()) == 344
-    assert {k: counts["train"][k] + counts["eval"][k] for k in counts["train"]} == \
-        {"Adelie": 152, "Chinstrap": 68, "Gentoo": 124}  # the README's counts
+    assert {k: counts["train"][k] + counts["eval"][k] for k in counts["train"]} == {
+        "Adelie": 152,
+        "Chinstrap": 68,
+        "Gentoo": 124,
+    }  # the README's counts
     raw = pd.read_csv(EXAMPLES / "penguins" / "data" / "penguins.csv", dtype=str, keep_default_na=False)
     ids = {"Adelie": 0, "Chinstrap": 1, "Gentoo": 2}
     expected = sorted(ids[s] for s in raw.species)
     written = sorted(value(ex, "species") for s in ("train", "eval") for ex in read_examples(tmp_path / "ex", s))
     assert written == expected
     # NA (data.missing_values) is a missing value: those features are absent.
-    assert sum("sex" not in ex.features.feature for s in ("train", "eval")
-               for ex in read_examples(tmp_path / "ex", s)) == 11
+    assert (
+        sum("sex" not in ex.features.feature for s in ("train", "eval") for ex in read_examples(tmp_path / "ex", s))
+        == 11
+    )
 
 
 def test_multiclass_rows_of_a_class_train_lacks_are_left_out(tmp_path):
@@ -244,9 +270,16 @@ def test_multiclass_rows_of_a_class_train_lacks_are_left_out(tmp_path):
     frame.to_csv(tmp_path / "data.csv", index=False)
     from contracts.config import parse_config
 
-    config = parse_config({"pipeline_name": "p", "model_name": "m", "data": {"source": str(tmp_path / "data.csv")},
-                           "label": {"name": "kind", "task": "multiclass"},
-                           "features": [{"name": "x", "transform": "zscore"}], "push": {"registry": "r"}})
+    config = parse_config(
+        {
+            "pipeline_name": "p",
+            "model_name": "m",
+            "data": {"source": str(tmp_path / "data.csv")},
+            "label": {"name": "kind", "task": "multiclass"},
+            "features": [{"name": "x", "transform": "zscore"}],
+            "push": {"registry": "r"},
+        }
+    )
     result = gen(config, tmp_path / "ex")
     if "zebra" in result.label["classes"]:  # it hashed into train: a class of its own
         assert result.unseen_class_rows == 0
@@ -264,8 +297,10 @@ def test_regression_label_from_gzipped_csv(tmp_path):
     assert len(values) == result.label["values"]["train"]["count"]
     assert np.mean(values) == pytest.approx(result.label["values"]["train"]["mean"], rel=1e-6)
     # split.hash_key [Name, Year]: one car model-year never straddles the splits.
-    names = {s: {(value(ex, "Name"), value(ex, "Year")) for ex in read_examples(tmp_path / "ex", s)}
-             for s in ("train", "eval")}
+    names = {
+        s: {(value(ex, "Name"), value(ex, "Year")) for ex in read_examples(tmp_path / "ex", s)}
+        for s in ("train", "eval")
+    }
     assert not names["train"] & names["eval"]
 
 

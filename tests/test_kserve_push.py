@@ -8,13 +8,13 @@ import json
 
 import pytest
 import yaml
-from rollout.isvc import ANNOTATION_PREVIOUS_URI, ANNOTATION_VERSION, STORAGE_ENV
 from typer.testing import CliRunner
 
 from components.evaluator.executor import Blessing, write_blessing
 from contracts.config import load_config
 from contracts.registry import version_dir
 from pipelines.cli import app
+from rollout.isvc import ANNOTATION_PREVIOUS_URI, ANNOTATION_VERSION, STORAGE_ENV
 from tests.conftest import TAXI_CONFIG, push, taxi_config
 from tests.serving.fake_k8s import FakeKubernetes
 

@@ -26,8 +26,16 @@ def test_whole_pipeline_runs_locally(tmp_path):
     source = tmp_path / "elsewhere.csv"
     shutil.copy(TAXI_CSV, source)
     run = run_local(config, tmp_path / "runs", data_source=str(source))
-    assert list(run.artifacts) == ["example-gen", "statistics-gen", "schema-gen", "example-validator",
-                                   "transform", "trainer", "evaluator", "pusher"]
+    assert list(run.artifacts) == [
+        "example-gen",
+        "statistics-gen",
+        "schema-gen",
+        "example-validator",
+        "transform",
+        "trainer",
+        "evaluator",
+        "pusher",
+    ]
     assert all(seconds > 0 for seconds in run.task_seconds.values()) and len(run.task_seconds) == 8
 
     examples = _task_dir(run, "example-gen")["examples"]

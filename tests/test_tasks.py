@@ -10,8 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
-from sklearn.metrics import (accuracy_score, confusion_matrix, mean_absolute_error, mean_squared_error,
-                             recall_score, roc_auc_score)
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    mean_absolute_error,
+    mean_squared_error,
+    recall_score,
+    roc_auc_score,
+)
 
 from tests.conftest import EXAMPLES, evaluate, push
 
@@ -69,16 +75,19 @@ def mpg_eval(mpg_chain, tmp_path_factory):
 
 # ----------------------------------------------------------------------------------- multiclass
 
+
 def test_multiclass_model_outputs_probabilities_per_class(penguins_chain):
     model = tf.saved_model.load(str(penguins_chain.model / "Format-Serving"))
-    raw = pd.read_csv(EXAMPLES / "penguins" / "data" / "penguins.csv", dtype=str, keep_default_na=False,
-                      na_values=["NA"]).iloc[:60]
+    raw = pd.read_csv(
+        EXAMPLES / "penguins" / "data" / "penguins.csv", dtype=str, keep_default_na=False, na_values=["NA"]
+    ).iloc[:60]
     from components.common.readers import load_schema
 
     schema = load_schema(str(penguins_chain.schema))
     rows = raw.fillna("").to_dict("records")
     from_examples = model.signatures["serving_default"](
-        examples=tf.constant([example_from_text({k: v for k, v in r.items() if k != "species"}, schema) for r in rows]))
+        examples=tf.constant([example_from_text({k: v for k, v in r.items() if k != "species"}, schema) for r in rows])
+    )
     from_raw = model.signatures["serving_raw"](**raw_feed(model, raw))
     probabilities = from_raw["probabilities"].numpy()
     assert probabilities.shape == (60, 3)
@@ -129,6 +138,7 @@ def test_multiclass_fairness_gate_compares_one_class_between_groups(penguins_cha
 
 # ----------------------------------------------------------------------------------- regression
 
+
 def test_regression_model_predicts_the_label_scale(mpg_chain):
     model = tf.saved_model.load(str(mpg_chain.model / "Format-Serving"))
     raw = pd.read_csv(EXAMPLES / "auto_mpg" / "data" / "cars.csv.gz", dtype=str, keep_default_na=False)
@@ -141,8 +151,9 @@ def test_regression_model_predicts_the_label_scale(mpg_chain):
 
     schema = load_schema(str(mpg_chain.schema))
     rows = [{k: v for k, v in r.items() if k != "Miles_per_Gallon"} for r in raw.to_dict("records")]
-    from_examples = model.signatures["serving_default"](examples=tf.constant([example_from_text(r, schema)
-                                                                              for r in rows]))
+    from_examples = model.signatures["serving_default"](
+        examples=tf.constant([example_from_text(r, schema) for r in rows])
+    )
     np.testing.assert_allclose(from_examples["predictions"].numpy(), predictions, atol=1e-4)
 
 
@@ -153,8 +164,9 @@ def test_regression_metrics_agree_with_scikit_learn(mpg_chain, mpg_eval):
     assert overall["example_count"] == len(labels)
     assert overall["mean_absolute_error"] == pytest.approx(mean_absolute_error(labels, predictions), rel=1e-5)
     assert overall["mean_squared_error"] == pytest.approx(mean_squared_error(labels, predictions), rel=1e-5)
-    assert overall["root_mean_squared_error"] == pytest.approx(np.sqrt(mean_squared_error(labels, predictions)),
-                                                               rel=1e-4)
+    assert overall["root_mean_squared_error"] == pytest.approx(
+        np.sqrt(mean_squared_error(labels, predictions)), rel=1e-4
+    )
     assert overall["mean_label"] == pytest.approx(labels.mean(), rel=1e-6)
     assert overall["calibration"] == pytest.approx(predictions.sum() / labels.sum(), rel=1e-5)
     [check] = blessing.checks

@@ -17,8 +17,12 @@ from tests.conftest import read_taxi
 
 
 def test_transform_layout_and_features(chain):
-    for sub in ("transform_fn/saved_model.pb", "transformed_metadata/schema.pbtxt", "metadata/schema.pbtxt",
-                "label.json"):
+    for sub in (
+        "transform_fn/saved_model.pb",
+        "transformed_metadata/schema.pbtxt",
+        "metadata/schema.pbtxt",
+        "label.json",
+    ):
         assert (chain.transform_graph / sub).exists(), sub
     output = tft.TFTransformOutput(str(chain.transform_graph))
     spec = output.transformed_feature_spec()

@@ -71,7 +71,7 @@ def test_first_push_to_an_empty_endpoint_takes_all_traffic_and_later_ones_are_ve
 def test_vertex_endpoint_needs_a_gcs_registry(tmp_path):
     data = taxi_config(tmp_path).model_dump(mode="json", exclude_none=True)
     data["push"]["vertex_endpoint"] = {"project": "p", "endpoint": "42"}
-    with pytest.raises(ConfigError, match="push: Value error, vertex_endpoint needs a gs:// registry"):
+    with pytest.raises(ConfigError, match="push: vertex_endpoint needs a gs:// registry"):
         parse_config(data)
     data["push"]["registry"] = "gs://models/registry"
     assert parse_config(data).push.vertex_endpoint.traffic_percent == 10

@@ -7,8 +7,8 @@ import logging
 import math
 import os
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import tensorflow as tf
 
@@ -23,8 +23,7 @@ def resolve_files(source: str) -> list[str]:
     if any(ch in source for ch in "*?["):
         files = gfile.glob(source)
     elif gfile.isdir(source):
-        files = [os.path.join(source, name) for name in gfile.listdir(source)
-                 if not name.startswith((".", "_"))]
+        files = [os.path.join(source, name) for name in gfile.listdir(source) if not name.startswith((".", "_"))]
     elif gfile.exists(source):
         files = [source]
     else:
@@ -97,8 +96,10 @@ def reported_failure(step_name: str, artifact_path: str) -> Iterator[None]:
         message = f"{type(err).__name__}: {err}"
         log.error("%s failed: %s", step_name, message)
         try:
-            write_json(os.path.join(os.path.dirname(artifact_path.rstrip("/")), FAILURE_FILE),
-                       {"step": step_name, "error": message})
+            write_json(
+                os.path.join(os.path.dirname(artifact_path.rstrip("/")), FAILURE_FILE),
+                {"step": step_name, "error": message},
+            )
         except Exception:  # noqa: BLE001 (the step's own error is the one to raise)
             log.warning("could not record the failure beside %s", artifact_path)
         raise
@@ -106,6 +107,7 @@ def reported_failure(step_name: str, artifact_path: str) -> Iterator[None]:
 
 def setup_logging() -> None:
     # Beam and absl log at INFO through the root logger; keep only their warnings.
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
+    )
     log.setLevel(logging.INFO)

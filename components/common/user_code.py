@@ -11,7 +11,7 @@ import importlib.util
 import inspect
 import os
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 import tensorflow as tf
 

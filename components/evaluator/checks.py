@@ -14,6 +14,7 @@ from contracts.metrics import per_class_key, reported_name
 @dataclass
 class Check:
     """A value threshold on the candidate's overall metric."""
+
     metric: str
     value: float | None
     lower_bound: float | None
@@ -24,6 +25,7 @@ class Check:
 @dataclass
 class ChangeCheck:
     """A change threshold: candidate minus baseline, on the overall slice."""
+
     metric: str
     candidate: float | None
     baseline: float | None
@@ -63,22 +65,29 @@ def judge(config: PipelineConfig, overall: dict[str, float], thresholds: dict[st
     checks = []
     for name, bounds in sorted(thresholds.items()):
         value = finite(overall.get(reported_name(config.label.task, name)))
-        ok = value is not None \
-            and (bounds.lower_bound is None or value >= bounds.lower_bound) \
+        ok = (
+            value is not None
+            and (bounds.lower_bound is None or value >= bounds.lower_bound)
             and (bounds.upper_bound is None or value <= bounds.upper_bound)
+        )
         checks.append(Check(name, value, bounds.lower_bound, bounds.upper_bound, ok))
     return checks
 
 
-def judge_changes(config: PipelineConfig, candidate: dict[str, float], baseline: dict[str, float],
-                  thresholds: dict[str, ChangeThreshold]) -> list[ChangeCheck]:
+def judge_changes(
+    config: PipelineConfig,
+    candidate: dict[str, float],
+    baseline: dict[str, float],
+    thresholds: dict[str, ChangeThreshold],
+) -> list[ChangeCheck]:
     checks = []
     for name, bounds in sorted(thresholds.items()):
         key = reported_name(config.label.task, name)
         new, old = finite(candidate.get(key)), finite(baseline.get(key))
         change = None if new is None or old is None else new - old
-        ok = change is not None and (change >= bounds.absolute if bounds.direction == "higher_is_better"
-                                     else change <= bounds.absolute)
+        ok = change is not None and (
+            change >= bounds.absolute if bounds.direction == "higher_is_better" else change <= bounds.absolute
+        )
         checks.append(ChangeCheck(name, new, old, change, bounds.direction, bounds.absolute, ok))
     return checks
 
@@ -106,19 +115,39 @@ def judge_fairness(config: PipelineConfig, metrics: EvalMetrics) -> FairnessChec
             continue
         value = finite(values.get(key))
         count = int(values.get("example_count", 0))
-        groups.append(FairnessGroup(str(slice_key[0][1]), value, count,
-                                    value is not None and count >= gate.min_examples))
+        groups.append(
+            FairnessGroup(str(slice_key[0][1]), value, count, value is not None and count >= gate.min_examples)
+        )
     groups.sort(key=lambda g: g.group)
     counted = [g for g in groups if g.counted]
     shown = key.split("/", 1)[1] if "/" in key else key
     if len(counted) < 2:
         # Nothing to compare: a gate that measured nothing must not pass silently.
-        return FairnessCheck(gate.feature, shown, gate.max_gap, gate.min_examples, groups, None, None, None,
-                             passed=bool(groups) and gate.when_unmeasurable == "pass", measured=False)
+        return FairnessCheck(
+            gate.feature,
+            shown,
+            gate.max_gap,
+            gate.min_examples,
+            groups,
+            None,
+            None,
+            None,
+            passed=bool(groups) and gate.when_unmeasurable == "pass",
+            measured=False,
+        )
     hi, lo = max(counted, key=lambda g: g.value), min(counted, key=lambda g: g.value)
     gap = hi.value - lo.value
-    return FairnessCheck(gate.feature, shown, gate.max_gap, gate.min_examples, groups, gap, hi.group, lo.group,
-                         passed=gap <= gate.max_gap)
+    return FairnessCheck(
+        gate.feature,
+        shown,
+        gate.max_gap,
+        gate.min_examples,
+        groups,
+        gap,
+        hi.group,
+        lo.group,
+        passed=gap <= gate.max_gap,
+    )
 
 
 def fairness_reason(check: FairnessCheck) -> str | None:
@@ -129,8 +158,12 @@ def fairness_reason(check: FairnessCheck) -> str | None:
         return f"fairness gate: no {check.feature} groups in the eval data"
     if not check.measured:
         counted = sum(g.counted for g in check.groups)
-        return (f"fairness gate: nothing to measure: {counted} of {len(check.groups)} {check.feature} groups have "
-                f">= {check.min_examples} examples and a defined {check.metric}; two are needed "
-                "(fairness_gate.when_unmeasurable: pass would bless without it)")
-    return (f"fairness gate: {check.metric} differs by {check.gap:.4f} between {check.feature}={check.largest} and "
-            f"{check.feature}={check.smallest} (max gap {check.max_gap}, groups with >= {check.min_examples} examples)")
+        return (
+            f"fairness gate: nothing to measure: {counted} of {len(check.groups)} {check.feature} groups have "
+            f">= {check.min_examples} examples and a defined {check.metric}; two are needed "
+            "(fairness_gate.when_unmeasurable: pass would bless without it)"
+        )
+    return (
+        f"fairness gate: {check.metric} differs by {check.gap:.4f} between {check.feature}={check.largest} and "
+        f"{check.feature}={check.smallest} (max gap {check.max_gap}, groups with >= {check.min_examples} examples)"
+    )

@@ -5,10 +5,22 @@ from components.images import PIPELINE_IMAGE
 
 
 @dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
-def evaluator(config: str, value_thresholds: dict, model_registry: str, examples: Input[Dataset],
-              schema: Input[Artifact], model: Input[Model], statistics: Input[Artifact], anomalies: Input[Artifact],
-              evaluation: Output[Artifact], blessing: Output[Artifact], eval_metrics: Output[Metrics],
-              report: Output[HTML], summary: Output[Markdown], classification: Output[ClassificationMetrics]):
+def evaluator(
+    config: str,
+    value_thresholds: dict,
+    model_registry: str,
+    examples: Input[Dataset],
+    schema: Input[Artifact],
+    model: Input[Model],
+    statistics: Input[Artifact],
+    anomalies: Input[Artifact],
+    evaluation: Output[Artifact],
+    blessing: Output[Artifact],
+    eval_metrics: Output[Metrics],
+    report: Output[HTML],
+    summary: Output[Markdown],
+    classification: Output[ClassificationMetrics],
+):
     """TFMA on the eval split (overall, slices, the task's metrics, Fairness Indicators), against the
     latest blessed model in model_registry when there is one; thresholds and the fairness gate bless."""
     from components.common.io import reported_failure, setup_logging
@@ -19,14 +31,28 @@ def evaluator(config: str, value_thresholds: dict, model_registry: str, examples
     setup_logging()
     cfg = parse_config(config)
     with reported_failure("Evaluator", evaluation.path):
-        result = run(cfg, Inputs(examples=examples.path, schema=schema.path, model=model.path,
-                                 statistics=statistics.path, anomalies=anomalies.path,
-                                 value_thresholds=parse_thresholds(value_thresholds, cfg.label.task),
-                                 model_registry=model_registry),
-                     Outputs(evaluation=evaluation.path, blessing=blessing.path, report=report.path, summary=summary.path))
+        result = run(
+            cfg,
+            Inputs(
+                examples=examples.path,
+                schema=schema.path,
+                model=model.path,
+                statistics=statistics.path,
+                anomalies=anomalies.path,
+                value_thresholds=parse_thresholds(value_thresholds, cfg.label.task),
+                model_registry=model_registry,
+            ),
+            Outputs(evaluation=evaluation.path, blessing=blessing.path, report=report.path, summary=summary.path),
+        )
     evaluation.metadata["tfx_type"] = "ModelEvaluation"
-    blessing.metadata.update({"tfx_type": "ModelBlessing", "blessed": int(result.blessed), "reasons": result.reasons,
-                              "baseline_version": result.baseline["version"] if result.baseline else 0})
+    blessing.metadata.update(
+        {
+            "tfx_type": "ModelBlessing",
+            "blessed": int(result.blessed),
+            "reasons": result.reasons,
+            "baseline_version": result.baseline["version"] if result.baseline else 0,
+        }
+    )
     with_baseline = result.baseline is not None
     if result.task == "binary":
         curves = binary_curves(evaluation.path, with_baseline=with_baseline)

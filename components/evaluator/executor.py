@@ -31,12 +31,31 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from components.common.io import log, read_json, step, write_json, write_text
 from components.common.readers import load_schema
 from components.evaluator import report
-from components.evaluator.checks import (Check, ChangeCheck, FairnessCheck, fairness_reason, judge, judge_changes,
-                                         judge_fairness)
-from components.evaluator.tfma_config import (BASELINE, CANDIDATE, load_metrics, make_eval_config,
-                                              multiclass_matrix, tfma_validation_ok)
-from contracts.artifacts import (BLESSED, BLESSING_JSON, EXAMPLE_GEN_SUMMARY, NOT_BLESSED, examples_pattern,
-                                 serving_model_dir)
+from components.evaluator.checks import (
+    ChangeCheck,
+    Check,
+    FairnessCheck,
+    fairness_reason,
+    judge,
+    judge_changes,
+    judge_fairness,
+)
+from components.evaluator.tfma_config import (
+    BASELINE,
+    CANDIDATE,
+    load_metrics,
+    make_eval_config,
+    multiclass_matrix,
+    tfma_validation_ok,
+)
+from contracts.artifacts import (
+    BLESSED,
+    BLESSING_JSON,
+    EXAMPLE_GEN_SUMMARY,
+    NOT_BLESSED,
+    examples_pattern,
+    serving_model_dir,
+)
 from contracts.config import PipelineConfig, Threshold
 from contracts.executor import ExecutorResult
 from contracts.registry import RegistryVersion, latest_version
@@ -46,26 +65,26 @@ from contracts.registry import RegistryVersion, latest_version
 class Inputs:
     examples: str
     schema: str
-    model: str                       # the Model artifact (Format-Serving inside)
-    statistics: str = ""             # for the report's data section
+    model: str  # the Model artifact (Format-Serving inside)
+    statistics: str = ""  # for the report's data section
     anomalies: str = ""
     value_thresholds: dict[str, Threshold] | None = None  # overrides the config's (a pipeline parameter)
-    model_registry: str = ""         # where the baseline is looked up (default: push.registry)
+    model_registry: str = ""  # where the baseline is looked up (default: push.registry)
 
 
 @dataclass(frozen=True)
 class Outputs:
     evaluation: str
     blessing: str
-    report: str = ""     # HTML
-    summary: str = ""    # Markdown
+    report: str = ""  # HTML
+    summary: str = ""  # Markdown
 
 
 @dataclass
 class Blessing(ExecutorResult):
     blessed: bool
     task: str
-    label: dict                      # ExampleGen's description of the label: name, classes, counts
+    label: dict  # ExampleGen's description of the label: name, classes, counts
     checks: list[Check]
     overall_metrics: dict[str, float]
     slice_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -105,8 +124,9 @@ def resolve_baseline(config: PipelineConfig, registry: str, label: dict, notes: 
     """The latest blessed model in the registry (TFX's LatestBlessedModelStrategy), if it can be compared."""
     found = latest_version(registry, config.model_name)
     if found is None:
-        notes.append(f"first run: no blessed {config.model_name} in the registry ({registry}); change thresholds "
-                     "not applied")
+        notes.append(
+            f"first run: no blessed {config.model_name} in the registry ({registry}); change thresholds not applied"
+        )
         return None
     if not tf.io.gfile.exists(os.path.join(found.path, "saved_model.pb")):
         raise FileNotFoundError(f"registry version {found.path} has model_metadata.json but no saved_model.pb")
@@ -129,58 +149,90 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Blessing:
     baseline = resolve_baseline(config, registry, label, notes)
     eval_config = make_eval_config(config, thresholds, classes, with_baseline=baseline is not None)
     model_dir = serving_model_dir(inputs.model)
-    models = [tfma.default_eval_shared_model(eval_saved_model_path=model_dir, eval_config=eval_config,
-                                             model_name=CANDIDATE)]
+    models = [
+        tfma.default_eval_shared_model(eval_saved_model_path=model_dir, eval_config=eval_config, model_name=CANDIDATE)
+    ]
     if baseline:
-        models.append(tfma.default_eval_shared_model(eval_saved_model_path=baseline.path, eval_config=eval_config,
-                                                     model_name=BASELINE))
+        models.append(
+            tfma.default_eval_shared_model(
+                eval_saved_model_path=baseline.path, eval_config=eval_config, model_name=BASELINE
+            )
+        )
     with step(f"Evaluator: TFMA on the eval split ({'candidate and baseline' if baseline else 'candidate'})"):
         tfma.run_model_analysis(
-            eval_shared_model=models if baseline else models[0], eval_config=eval_config,
-            data_location=examples_pattern(inputs.examples, "eval"), file_format="tfrecords",
-            output_path=outputs.evaluation, schema=load_schema(inputs.schema),
-            pipeline_options=PipelineOptions(["--runner=DirectRunner", "--direct_num_workers=1"]))
+            eval_shared_model=models if baseline else models[0],
+            eval_config=eval_config,
+            data_location=examples_pattern(inputs.examples, "eval"),
+            file_format="tfrecords",
+            output_path=outputs.evaluation,
+            schema=load_schema(inputs.schema),
+            pipeline_options=PipelineOptions(["--runner=DirectRunner", "--direct_num_workers=1"]),
+        )
     candidate = load_metrics(outputs.evaluation, classes, CANDIDATE)
     by_slice = dict(candidate.by_slice)
     overall = by_slice.pop("Overall")
     checks = judge(config, overall, thresholds)
-    reasons = [f"{c.metric} = {c.value if c.value is None else round(c.value, 4)} is outside "
-               f"[{c.lower_bound}, {c.upper_bound}]" for c in checks if not c.passed]
+    reasons = [
+        f"{c.metric} = {c.value if c.value is None else round(c.value, 4)} is outside "
+        f"[{c.lower_bound}, {c.upper_bound}]"
+        for c in checks
+        if not c.passed
+    ]
     change_checks, baseline_metrics, baseline_slices = [], {}, {}
     if baseline:
         baseline_slices = dict(load_metrics(outputs.evaluation, classes, BASELINE).by_slice)
         baseline_metrics = baseline_slices.pop("Overall")
         change_checks = judge_changes(config, overall, baseline_metrics, evaluation.change_thresholds)
-        reasons += [f"{c.metric} changed by {c.change if c.change is None else round(c.change, 4)} against "
-                    f"baseline version {baseline.version} ({c.direction}, limit {c.absolute})"
-                    for c in change_checks if not c.passed]
+        reasons += [
+            f"{c.metric} changed by {c.change if c.change is None else round(c.change, 4)} against "
+            f"baseline version {baseline.version} ({c.direction}, limit {c.absolute})"
+            for c in change_checks
+            if not c.passed
+        ]
     fairness = judge_fairness(config, candidate) if evaluation.fairness_gate else None
     if fairness:
         reason = fairness_reason(fairness)
         if reason:
             reasons.append(reason)
         elif not fairness.measured:
-            notes.append("fairness gate: nothing to measure (fewer than two groups); passed by "
-                         "fairness_gate.when_unmeasurable: pass")
+            notes.append(
+                "fairness gate: nothing to measure (fewer than two groups); passed by "
+                "fairness_gate.when_unmeasurable: pass"
+            )
     # TFMA's own validation (value and change thresholds) must agree with our reading.
     tfma_ok = tfma_validation_ok(outputs.evaluation)
     if not tfma_ok and all(c.passed for c in checks + change_checks):
         reasons.append("TFMA's validation result is not OK (see validations in the evaluation output)")
     blessing = Blessing(
-        blessed=tfma_ok and not reasons, task=task, label=label, checks=checks, overall_metrics=overall,
-        slice_metrics=by_slice, reasons=reasons,
+        blessed=tfma_ok and not reasons,
+        task=task,
+        label=label,
+        checks=checks,
+        overall_metrics=overall,
+        slice_metrics=by_slice,
+        reasons=reasons,
         baseline={"version": baseline.version, "path": baseline.path} if baseline else None,
-        baseline_metrics=baseline_metrics, baseline_slice_metrics=baseline_slices, change_checks=change_checks,
-        fairness_check=fairness, suppressed_slices=candidate.suppressed, intervals=candidate.intervals,
+        baseline_metrics=baseline_metrics,
+        baseline_slice_metrics=baseline_slices,
+        change_checks=change_checks,
+        fairness_check=fairness,
+        suppressed_slices=candidate.suppressed,
+        intervals=candidate.intervals,
         confusion_matrix=multiclass_matrix(outputs.evaluation, len(classes), baseline is not None) if classes else [],
         data={k: data.get(k) for k in ("source", "files", "rows_read", "split_counts", "duplicate_rows", "warnings")},
-        notes=notes)
+        notes=notes,
+    )
     write_blessing(outputs.blessing, blessing)
     if outputs.report or outputs.summary:
         write_reports(blessing, config, inputs, outputs)
     headline = {c.metric: c.value if c.value is None else round(c.value, 4) for c in checks}
-    log.info("Evaluator: %s on %d examples; %s%s", blessing.decision, int(overall.get("example_count", 0)), headline,
-             "" if blessing.blessed else "; " + "; ".join(reasons))
+    log.info(
+        "Evaluator: %s on %d examples; %s%s",
+        blessing.decision,
+        int(overall.get("example_count", 0)),
+        headline,
+        "" if blessing.blessed else "; " + "; ".join(reasons),
+    )
     return blessing
 
 

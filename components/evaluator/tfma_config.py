@@ -41,32 +41,41 @@ def _value_threshold(bounds: Threshold) -> tfma.MetricThreshold:
 
 
 def _change_threshold(bounds: ChangeThreshold) -> tfma.MetricThreshold:
-    direction = (tfma.MetricDirection.HIGHER_IS_BETTER if bounds.direction == "higher_is_better"
-                 else tfma.MetricDirection.LOWER_IS_BETTER)
+    direction = (
+        tfma.MetricDirection.HIGHER_IS_BETTER
+        if bounds.direction == "higher_is_better"
+        else tfma.MetricDirection.LOWER_IS_BETTER
+    )
     change = tfma.GenericChangeThreshold(direction=direction)
     change.absolute.value = bounds.absolute
     return tfma.MetricThreshold(change_threshold=change)
 
 
 def _metric_config(m: MetricDef, value: dict[str, Threshold], change: dict[str, ChangeThreshold]) -> tfma.MetricConfig:
-    metric = tfma.MetricConfig(class_name=m.tfma_class, module=m.module,
-                               config=json.dumps({"name": m.reported}) if m.module else "")
+    metric = tfma.MetricConfig(
+        class_name=m.tfma_class, module=m.module, config=json.dumps({"name": m.reported}) if m.module else ""
+    )
     # MetricConfig.threshold would gate every slice, tiny ones included; the config's
     # thresholds are on the overall slice. TFMA never checks the baseline's own values.
-    bounds = ([_value_threshold(value[m.name])] if m.name in value else []) + \
-             ([_change_threshold(change[m.name])] if m.name in change else [])
+    bounds = ([_value_threshold(value[m.name])] if m.name in value else []) + (
+        [_change_threshold(change[m.name])] if m.name in change else []
+    )
     for b in bounds:
-        metric.per_slice_thresholds.append(tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=b))
+        metric.per_slice_thresholds.append(
+            tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=b)
+        )
     return metric
 
 
 def _fairness(thresholds: list[float]) -> tfma.MetricConfig:
-    return tfma.MetricConfig(class_name="FairnessIndicators", module=FAIRNESS_MODULE,
-                             config=json.dumps({"thresholds": list(thresholds)}))
+    return tfma.MetricConfig(
+        class_name="FairnessIndicators", module=FAIRNESS_MODULE, config=json.dumps({"thresholds": list(thresholds)})
+    )
 
 
-def metrics_specs(config: PipelineConfig, thresholds: dict[str, Threshold], classes: list[str],
-                  with_baseline: bool) -> list[tfma.MetricsSpec]:
+def metrics_specs(
+    config: PipelineConfig, thresholds: dict[str, Threshold], classes: list[str], with_baseline: bool
+) -> list[tfma.MetricsSpec]:
     task, evaluation = config.label.task, config.evaluation
     change = evaluation.change_thresholds if with_baseline else {}
     plain = [_metric_config(m, thresholds, change) for m in METRICS[task] if not m.aggregate]
@@ -77,23 +86,35 @@ def metrics_specs(config: PipelineConfig, thresholds: dict[str, Threshold], clas
         return [tfma.MetricsSpec(metrics=plain)]
     ids = list(range(len(classes)))
     weights = {i: 1.0 for i in ids}
-    specs = [tfma.MetricsSpec(metrics=plain + [tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot")]),
-             # One-vs-rest per class; Fairness Indicators cannot be averaged, so it lives here.
-             tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name=n) for n in PER_CLASS_METRICS]
-                              + [_fairness(evaluation.fairness_thresholds)],
-                              binarize=tfma.BinarizationOptions(class_ids={"values": ids}))]
+    specs = [
+        tfma.MetricsSpec(metrics=plain + [tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot")]),
+        # One-vs-rest per class; Fairness Indicators cannot be averaged, so it lives here.
+        tfma.MetricsSpec(
+            metrics=[tfma.MetricConfig(class_name=n) for n in PER_CLASS_METRICS]
+            + [_fairness(evaluation.fairness_thresholds)],
+            binarize=tfma.BinarizationOptions(class_ids={"values": ids}),
+        ),
+    ]
     for kind in ("macro", "micro"):
         averaged = [_metric_config(m, thresholds, change) for m in METRICS[task] if m.aggregate == kind]
-        specs.append(tfma.MetricsSpec(metrics=averaged, aggregate=tfma.AggregationOptions(
-            **{f"{kind}_average": True}, class_weights=weights)))
+        specs.append(
+            tfma.MetricsSpec(
+                metrics=averaged, aggregate=tfma.AggregationOptions(**{f"{kind}_average": True}, class_weights=weights)
+            )
+        )
     return specs
 
 
-def make_eval_config(config: PipelineConfig, thresholds: dict[str, Threshold], classes: list[str] | None = None,
-                     with_baseline: bool = False) -> tfma.EvalConfig:
+def make_eval_config(
+    config: PipelineConfig,
+    thresholds: dict[str, Threshold],
+    classes: list[str] | None = None,
+    with_baseline: bool = False,
+) -> tfma.EvalConfig:
     evaluation = config.evaluation
-    spec = dict(signature_name=SERVING_DEFAULT, label_key=config.label.name,
-                prediction_key=PREDICTION_KEY[config.label.task])
+    spec = dict(
+        signature_name=SERVING_DEFAULT, label_key=config.label.name, prediction_key=PREDICTION_KEY[config.label.task]
+    )
     model_specs = [tfma.ModelSpec(name=CANDIDATE, **spec)]
     if with_baseline:
         model_specs.append(tfma.ModelSpec(name=BASELINE, is_baseline=True, **spec))
@@ -102,9 +123,12 @@ def make_eval_config(config: PipelineConfig, thresholds: dict[str, Threshold], c
         slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=s) for s in config.slices],
         metrics_specs=metrics_specs(config, thresholds, classes or [], with_baseline),
         # Only the metrics above: the Keras model's compiled metrics would shadow TFMA's names.
-        options=tfma.Options(include_default_metrics={"value": False},
-                             compute_confidence_intervals={"value": evaluation.confidence_intervals},
-                             min_slice_size={"value": evaluation.min_slice_size}))
+        options=tfma.Options(
+            include_default_metrics={"value": False},
+            compute_confidence_intervals={"value": evaluation.confidence_intervals},
+            min_slice_size={"value": evaluation.min_slice_size},
+        ),
+    )
 
 
 _AVERAGED = re.compile(r"^(macro|micro)_average: true\n_(.+)$")
@@ -197,7 +221,8 @@ def tfma_validation_ok(evaluation_dir: str) -> bool:
     result = tfma.load_validation_result(evaluation_dir)
     return result.validation_ok or not any(
         not v.HasField("cross_slice_key") and not v.slice_key.single_slice_keys
-        for v in result.metric_validations_per_slice)
+        for v in result.metric_validations_per_slice
+    )
 
 
 def overall_plots(evaluation_dir: str, with_baseline: bool) -> dict:
@@ -226,8 +251,10 @@ def binary_curves(evaluation_dir: str, with_baseline: bool = False, points: int 
         "fpr": [float(m.get("falsePositiveRate", 0.0)) for m in roc],
         "tpr": [float(m.get("recall", 0.0)) for m in roc],
         "thresholds": [float(m.get("threshold", 0.0)) for m in roc],  # 0 is omitted in the JSON
-        "matrix": [[counts(at_half, "trueNegatives"), counts(at_half, "falsePositives")],
-                   [counts(at_half, "falseNegatives"), counts(at_half, "truePositives")]],
+        "matrix": [
+            [counts(at_half, "trueNegatives"), counts(at_half, "falsePositives")],
+            [counts(at_half, "falseNegatives"), counts(at_half, "truePositives")],
+        ],
     }
 
 
@@ -241,4 +268,3 @@ def multiclass_matrix(evaluation_dir: str, n_classes: int, with_baseline: bool =
         if 0 <= actual < n_classes and 0 <= predicted < n_classes:
             matrix[actual][predicted] += int(e.get("numWeightedExamples", 0))
     return matrix
-

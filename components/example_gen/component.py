@@ -16,6 +16,13 @@ def example_gen(config: str, data_source: str, examples: Output[Dataset]):
     setup_logging()
     with reported_failure("ExampleGen", examples.path):
         result = run(parse_config(config), Inputs(data_source=data_source), Outputs(examples=examples.path))
-    examples.metadata.update({"tfx_type": "Examples", "split_names": json.dumps(list(result.split_counts)),
-                              "split_counts": result.split_counts, "source": result.source,
-                              "duplicate_rows": result.duplicate_rows, "warnings": result.warnings})
+    examples.metadata.update(
+        {
+            "tfx_type": "Examples",
+            "split_names": json.dumps(list(result.split_counts)),
+            "split_counts": result.split_counts,
+            "source": result.source,
+            "duplicate_rows": result.duplicate_rows,
+            "warnings": result.warnings,
+        }
+    )

@@ -53,22 +53,23 @@ class Outputs:
 
 @dataclass
 class Result(ExecutorResult):
-    source: str                        # what was read: the run's data_source, else the config's
+    source: str  # what was read: the run's data_source, else the config's
     files: list[str]
     column_types: dict[str, str]
     split_counts: dict[str, int]
-    label: dict                        # name, task, classes, per-split class counts or value summary
+    label: dict  # name, task, classes, per-split class counts or value summary
     rows_read: int = 0
-    rows_without_label: int = 0        # label value missing (label.missing: drop)
-    undefined_ratio_rows: int = 0      # ratio label: denominator zero/negative/missing
-    unseen_class_rows: int = 0         # multiclass: a class the train split does not have
-    duplicate_rows: int = 0            # exact copies of an earlier row
+    rows_without_label: int = 0  # label value missing (label.missing: drop)
+    undefined_ratio_rows: int = 0  # ratio label: denominator zero/negative/missing
+    unseen_class_rows: int = 0  # multiclass: a class the train split does not have
+    duplicate_rows: int = 0  # exact copies of an earlier row
     duplicates_dropped: int = 0
     warnings: list[str] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------------------ reading
+
 
 def _sniff(path: str) -> bytes:
     with open_binary(path) as f:
@@ -94,16 +95,23 @@ def _read_chunks(path: str, fmt: str, missing_values: list[str], columns: list[s
     with open_binary(path) as raw:
         stream = gzip.GzipFile(fileobj=raw) if head[:2] == _GZIP_MAGIC else raw
         try:
-            reader = pd.read_csv(io.BufferedReader(stream) if stream is not raw else stream, dtype=str,
-                                 keep_default_na=False, na_values=missing_values or None, chunksize=CHUNK_ROWS,
-                                 usecols=columns, encoding="utf-8")
+            reader = pd.read_csv(
+                io.BufferedReader(stream) if stream is not raw else stream,
+                dtype=str,
+                keep_default_na=False,
+                na_values=missing_values or None,
+                chunksize=CHUNK_ROWS,
+                usecols=columns,
+                encoding="utf-8",
+            )
             for chunk in reader:
                 yield chunk.fillna("") if missing_values else chunk
         except pd.errors.EmptyDataError:
             raise InputDataError(f"{path}: empty file (no header, no rows)") from None
         except (UnicodeDecodeError, gzip.BadGzipFile, EOFError):
-            raise InputDataError(f"{path}: not a CSV file (binary content?): it is neither UTF-8 text "
-                                 "nor gzip-compressed CSV") from None
+            raise InputDataError(
+                f"{path}: not a CSV file (binary content?): it is neither UTF-8 text nor gzip-compressed CSV"
+            ) from None
         except pd.errors.ParserError as err:
             raise InputDataError(f"{path}: not a readable CSV file: {err}") from None
         except ValueError as err:  # usecols names a column the file lacks
@@ -169,6 +177,7 @@ def infer_column_types(files: list[str], fmt: str, missing_values: list[str] | N
 
 # ------------------------------------------------------------------------------------ values
 
+
 def _is_missing(value) -> bool:
     if value is None or value is pd.NA:
         return True
@@ -201,21 +210,24 @@ def _numeric(values: pd.Series, what: str, path: str) -> np.ndarray:
         numbers = pd.to_numeric(values.where(~missing, np.nan), errors="coerce")
         bad = values[~missing & numbers.isna()]
         if not bad.empty:
-            raise InputDataError(f"{path}: {what} holds non-numeric value {bad.iloc[0]!r} (data row {bad.index[0] + 1})")
+            raise InputDataError(
+                f"{path}: {what} holds non-numeric value {bad.iloc[0]!r} (data row {bad.index[0] + 1})"
+            )
         return numbers.to_numpy(dtype=float)
     return values.to_numpy(dtype=float, na_value=np.nan)
 
 
 @dataclass
 class LabelValues:
-    values: np.ndarray        # the encoded label (0/1, class index, number); NaN/-1 where unusable
-    missing: np.ndarray       # no label value (dropped, or an error with label.missing: error)
-    undefined: np.ndarray     # ratio labels: the ratio is undefined (label 0 or dropped, per policy)
-    text: list[str]           # the label's source value as text (multiclass: the class)
+    values: np.ndarray  # the encoded label (0/1, class index, number); NaN/-1 where unusable
+    missing: np.ndarray  # no label value (dropped, or an error with label.missing: error)
+    undefined: np.ndarray  # ratio labels: the ratio is undefined (label 0 or dropped, per policy)
+    text: list[str]  # the label's source value as text (multiclass: the class)
 
 
-def read_label(chunk: pd.DataFrame, spec: LabelSpec, kind: str, path: str,
-               classes: dict[str, int] | None = None) -> LabelValues:
+def read_label(
+    chunk: pd.DataFrame, spec: LabelSpec, kind: str, path: str, classes: dict[str, int] | None = None
+) -> LabelValues:
     """The label of each row of a chunk, encoded for the task."""
     n = len(chunk)
     none = np.zeros(n, dtype=bool)
@@ -244,8 +256,12 @@ def read_label(chunk: pd.DataFrame, spec: LabelSpec, kind: str, path: str,
 
 
 def _row_keys(chunk: pd.DataFrame, columns: list[str], column_types: dict[str, str]) -> list[bytes]:
-    return [hashlib.md5("\x1f".join(_canonical(v, column_types[c]) for c, v in zip(columns, row)).encode()).digest()
-            for row in chunk[columns].itertuples(index=False, name=None)]
+    return [
+        hashlib.md5(
+            "\x1f".join(_canonical(v, column_types[c]) for c, v in zip(columns, row, strict=True)).encode()
+        ).digest()
+        for row in chunk[columns].itertuples(index=False, name=None)
+    ]
 
 
 def assign_splits(keys: list[bytes], split: Split) -> np.ndarray:
@@ -273,20 +289,25 @@ def to_example(row: dict, column_types: dict[str, str]) -> bytes:
 
 # ------------------------------------------------------------------------------------ checks
 
+
 def check_columns(config: PipelineConfig, column_types: dict[str, str], where: str) -> None:
     """Label and key columns against the data's header, before anything is written."""
     columns = list(column_types)
     spec = config.label
     if spec.ratio:
         if spec.name in column_types:
-            raise InputDataError(f"{where}: label.name '{spec.name}' is already a column; a ratio label is "
-                                 "added under a new name: choose another")
+            raise InputDataError(
+                f"{where}: label.name '{spec.name}' is already a column; a ratio label is "
+                "added under a new name: choose another"
+            )
         for role in ("numerator", "denominator"):
             col = getattr(spec.ratio, role)
             if col not in column_types:
                 raise InputDataError(f"{where}: label.ratio.{role} column '{col}' is missing; columns are {columns}")
     elif spec.name not in column_types:
-        raise InputDataError(f"{where}: label column '{spec.name}' (label.name) is not in the data; columns are {columns}")
+        raise InputDataError(
+            f"{where}: label column '{spec.name}' (label.name) is not in the data; columns are {columns}"
+        )
     elif column_types[spec.name] == BYTES and (spec.task == "regression" or spec.positive_above is not None):
         what = "a regression label" if spec.task == "regression" else "label.positive_above"
         raise InputDataError(f"{where}: label column '{spec.name}' holds text, but {what} needs numbers")
@@ -295,17 +316,25 @@ def check_columns(config: PipelineConfig, column_types: dict[str, str], where: s
         raise InputDataError(f"split.hash_key column(s) {missing} are not in the data; columns are {columns}")
 
 
-def _label_summary(spec: LabelSpec, counts: dict[str, Counter], values: dict[str, list[float]],
-                   classes: list[str]) -> dict:
+def _label_summary(
+    spec: LabelSpec, counts: dict[str, Counter], values: dict[str, list[float]], classes: list[str]
+) -> dict:
     summary: dict = {"name": spec.name, "task": spec.task}
     if spec.task == "regression":
-        summary["values"] = {s: ({"count": len(v), "mean": float(np.mean(v)), "min": float(np.min(v)),
-                                  "max": float(np.max(v))} if v else {"count": 0}) for s, v in values.items()}
+        summary["values"] = {
+            s: (
+                {"count": len(v), "mean": float(np.mean(v)), "min": float(np.min(v)), "max": float(np.max(v))}
+                if v
+                else {"count": 0}
+            )
+            for s, v in values.items()
+        }
         return summary
     names = ["0", "1"] if spec.task == "binary" else classes
     summary["classes"] = names if spec.task == "multiclass" else ["negative", "positive"]
-    summary["class_counts"] = {s: {summary["classes"][i]: int(c.get(i, 0)) for i in range(len(names))}
-                               for s, c in counts.items()}
+    summary["class_counts"] = {
+        s: {summary["classes"][i]: int(c.get(i, 0)) for i in range(len(names))} for s, c in counts.items()
+    }
     return summary
 
 
@@ -315,8 +344,10 @@ def check_label(spec: LabelSpec, label: dict, seen_values: Counter, source: str)
     if spec.task == "regression":
         train = label["values"]["train"]
         if train["count"] and train["min"] == train["max"]:
-            raise InputDataError(f"{source}: {where} has one value ({train['min']:g}) in all {train['count']} "
-                                 "train rows: nothing to learn")
+            raise InputDataError(
+                f"{source}: {where} has one value ({train['min']:g}) in all {train['count']} "
+                "train rows: nothing to learn"
+            )
         return
     counts = label["class_counts"]["train"]
     present = {k: v for k, v in counts.items() if v}
@@ -325,11 +356,14 @@ def check_label(spec: LabelSpec, label: dict, seen_values: Counter, source: str)
         hint = ""
         if spec.positive is not None:
             hint = f"; label.positive is {spec.positive}, the column's most common values are {seen}"
-        raise InputDataError(f"{source}: {where} has only one class in the train split: class counts {counts}"
-                             f"{hint}. A classifier needs examples of every class")
+        raise InputDataError(
+            f"{source}: {where} has only one class in the train split: class counts {counts}"
+            f"{hint}. A classifier needs examples of every class"
+        )
 
 
 # ------------------------------------------------------------------------------------ run
+
 
 def _train_classes(files, fmt, config: PipelineConfig, column_types) -> list[str]:
     """Multiclass without configured classes: the train split's distinct label values, sorted."""
@@ -340,8 +374,11 @@ def _train_classes(files, fmt, config: PipelineConfig, column_types) -> list[str
         for chunk in _read_chunks(path, fmt, config.data.missing_values):
             which = assign_splits(_row_keys(chunk, key_cols, column_types), config.split)
             kind = column_types[spec.name]
-            found.update(t for t, w in zip((_canonical(v, kind) for v in chunk[spec.name]), which)
-                         if w == train and t)
+            found.update(
+                t
+                for t, w in zip((_canonical(v, kind) for v in chunk[spec.name]), which, strict=True)
+                if w == train and t
+            )
     return sorted(found)
 
 
@@ -364,8 +401,9 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
     column_types[spec.name] = FLOAT if spec.task == "regression" else INT
 
     split_names = config.split.names
-    result = Result(source=source, files=files, column_types=column_types,
-                    split_counts={n: 0 for n in split_names}, label={})
+    result = Result(
+        source=source, files=files, column_types=column_types, split_counts={n: 0 for n in split_names}, label={}
+    )
     counts = {n: Counter() for n in split_names}
     values: dict[str, list[float]] = {n: [] for n in split_names}
     seen_values: Counter = Counter()
@@ -395,10 +433,10 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
                     result.rows_without_label += int(label.missing.sum())
                     if spec.task == "multiclass":
                         unknown = (label.values < 0) & ~label.missing
-                        unseen.update(t for t, u in zip(label.text, unknown) if u)
+                        unseen.update(t for t, u in zip(label.text, unknown, strict=True) if u)
                         drop |= unknown
                     records = chunk.assign(**{spec.name: label.values}).to_dict("records")
-                    for i, (row, idx) in enumerate(zip(records, which)):
+                    for i, (row, idx) in enumerate(zip(records, which, strict=True)):
                         if row_keys[i] in seen_rows:
                             result.duplicate_rows += 1
                             if config.data.drop_duplicates:
@@ -428,12 +466,15 @@ def _finish(config, result: Result, counts, values, seen_values, unseen, classes
     if not result.rows_read:
         raise InputDataError(f"{source}: no data rows (a header only)")
     if result.rows_without_label == result.rows_read:
-        raise InputDataError(f"{source}: label column '{spec.name}' is empty in every one of the "
-                             f"{result.rows_read} rows")
+        raise InputDataError(
+            f"{source}: label column '{spec.name}' is empty in every one of the {result.rows_read} rows"
+        )
     if spec.ratio and result.undefined_ratio_rows == result.rows_read:
-        raise InputDataError(f"{source}: label '{spec.name}' is undefined in every row: "
-                             f"'{spec.ratio.denominator}' or '{spec.ratio.numerator}' is empty, zero or negative "
-                             f"in all {result.rows_read} rows")
+        raise InputDataError(
+            f"{source}: label '{spec.name}' is undefined in every row: "
+            f"'{spec.ratio.denominator}' or '{spec.ratio.numerator}' is empty, zero or negative "
+            f"in all {result.rows_read} rows"
+        )
     if result.rows_without_label:
         message = f"{result.rows_without_label} of {result.rows_read} rows have no '{spec.name}' value"
         if spec.missing == "error":
@@ -441,27 +482,39 @@ def _finish(config, result: Result, counts, values, seen_values, unseen, classes
         result.warnings.append(message + ": left out (label.missing: drop)")
     if unseen:
         result.unseen_class_rows = sum(unseen.values())
-        result.warnings.append(f"{result.unseen_class_rows} rows have a '{spec.name}' class the train split does not "
-                               f"have, left out: {dict(unseen.most_common(10))}")
+        result.warnings.append(
+            f"{result.unseen_class_rows} rows have a '{spec.name}' class the train split does not "
+            f"have, left out: {dict(unseen.most_common(10))}"
+        )
     if result.duplicate_rows:
         result.warnings.append(
             f"{result.duplicate_rows} of {result.rows_read} rows are exact duplicates of an earlier row"
-            + (" and were left out (data.drop_duplicates)" if result.duplicates_dropped
-               else "; set data.drop_duplicates: true to leave them out"))
+            + (
+                " and were left out (data.drop_duplicates)"
+                if result.duplicates_dropped
+                else "; set data.drop_duplicates: true to leave them out"
+            )
+        )
     if spec.ratio and result.undefined_ratio_rows:
         policy = "labelled 0" if spec.ratio.undefined == "negative" else "left out"
-        result.warnings.append(f"{result.undefined_ratio_rows} rows have an undefined {spec.ratio.numerator}/"
-                               f"{spec.ratio.denominator} ratio: {policy} (label.ratio.undefined)")
+        result.warnings.append(
+            f"{result.undefined_ratio_rows} rows have an undefined {spec.ratio.numerator}/"
+            f"{spec.ratio.denominator} ratio: {policy} (label.ratio.undefined)"
+        )
     total = sum(result.split_counts.values())
     if not total:
         raise InputDataError(f"{source}: no data rows left to write (read {result.rows_read})")
     empty = [n for n, c in result.split_counts.items() if c == 0]
     if empty:
-        raise InputDataError(f"split(s) {empty} got no rows from {source}: too little data for the ratios in "
-                             "split.splits")
+        raise InputDataError(
+            f"split(s) {empty} got no rows from {source}: too little data for the ratios in split.splits"
+        )
     result.label = _label_summary(spec, counts, values, classes)
     check_label(spec, result.label, seen_values, source)
     for warning in result.warnings:
         log.warning("ExampleGen: %s", warning)
-    log.info("ExampleGen: %s rows per split; label %s", result.split_counts,
-             result.label.get("class_counts", result.label.get("values")))
+    log.info(
+        "ExampleGen: %s rows per split; label %s",
+        result.split_counts,
+        result.label.get("class_counts", result.label.get("values")),
+    )

@@ -5,9 +5,15 @@ from components.images import PIPELINE_IMAGE
 
 
 @dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
-def example_validator(config: str, model_registry: str, statistics: Input[Artifact], schema: Input[Artifact],
-                      anomalies: Output[Artifact], anomalies_report: Output[Markdown],
-                      anomalies_view: Output[HTML]):
+def example_validator(
+    config: str,
+    model_registry: str,
+    statistics: Input[Artifact],
+    schema: Input[Artifact],
+    anomalies: Output[Artifact],
+    anomalies_report: Output[Markdown],
+    anomalies_view: Output[HTML],
+):
     """TFDV anomalies of every split (and distinct-value growth against the model in
     model_registry); blocking anomalies fail the run with a readable list."""
     from components.common.io import reported_failure, setup_logging
@@ -17,9 +23,13 @@ def example_validator(config: str, model_registry: str, statistics: Input[Artifa
     setup_logging()
     anomalies.metadata["tfx_type"] = "ExampleAnomalies"
     with reported_failure("ExampleValidator", anomalies.path):
-        result = run(parse_config(config),
-                     Inputs(statistics=statistics.path, schema=schema.path, model_registry=model_registry),
-                     Outputs(anomalies=anomalies.path, anomalies_report=anomalies_report.path,
-                             anomalies_view=anomalies_view.path))
-    anomalies.metadata.update({"anomaly_count": len(result.anomalies),
-                               "baseline_version": result.baseline_version or 0})
+        result = run(
+            parse_config(config),
+            Inputs(statistics=statistics.path, schema=schema.path, model_registry=model_registry),
+            Outputs(
+                anomalies=anomalies.path, anomalies_report=anomalies_report.path, anomalies_view=anomalies_view.path
+            ),
+        )
+    anomalies.metadata.update(
+        {"anomaly_count": len(result.anomalies), "baseline_version": result.baseline_version or 0}
+    )

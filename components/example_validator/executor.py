@@ -49,10 +49,11 @@ class DataValidationError(ValueError):
 
     def __init__(self, anomalies: list[Anomaly]):
         self.anomalies = anomalies
-        lines = [f"  [{a.split}] feature '{a.feature}': {', '.join(a.types)}: {a.description}"
-                 for a in anomalies]
-        super().__init__(f"data validation failed with {len(anomalies)} blocking anomal"
-                         f"{'y' if len(anomalies) == 1 else 'ies'}:\n" + "\n".join(lines))
+        lines = [f"  [{a.split}] feature '{a.feature}': {', '.join(a.types)}: {a.description}" for a in anomalies]
+        super().__init__(
+            f"data validation failed with {len(anomalies)} blocking anomal"
+            f"{'y' if len(anomalies) == 1 else 'ies'}:\n" + "\n".join(lines)
+        )
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class Inputs:
 class Outputs:
     anomalies: str
     anomalies_report: str = ""  # Markdown
-    anomalies_view: str = ""    # HTML
+    anomalies_view: str = ""  # HTML
 
 
 @dataclass
@@ -99,33 +100,50 @@ def collect(anomalies_by_split: dict[str, anomalies_pb2.Anomalies], warn_only: s
 
 
 def _distinct_counts(stats: statistics_pb2.DatasetFeatureStatisticsList) -> dict[str, int]:
-    return {f.path.step[0]: int(f.string_stats.unique) for f in stats.datasets[0].features
-            if f.HasField("string_stats") and f.path.step}
+    return {
+        f.path.step[0]: int(f.string_stats.unique)
+        for f in stats.datasets[0].features
+        if f.HasField("string_stats") and f.path.step
+    }
 
 
-def distinct_growth(current: statistics_pb2.DatasetFeatureStatisticsList,
-                    reference: statistics_pb2.DatasetFeatureStatisticsList, factor: float,
-                    reference_name: str) -> list[Anomaly]:
+def distinct_growth(
+    current: statistics_pb2.DatasetFeatureStatisticsList,
+    reference: statistics_pb2.DatasetFeatureStatisticsList,
+    factor: float,
+    reference_name: str,
+) -> list[Anomaly]:
     """Categorical features whose distinct values grew more than `factor` times (train split)."""
     before = _distinct_counts(reference)
     found = []
     for feature, now in sorted(_distinct_counts(current).items()):
         then = before.get(feature)
         if then and now > factor * then and now - then >= MIN_NEW_DISTINCT:
-            found.append(Anomaly("train", feature, [DISTINCT_GROWTH],
-                                 f"{now:,} distinct values, {now / then:.1f}x the {then:,} in {reference_name}",
-                                 blocking=False))
+            found.append(
+                Anomaly(
+                    "train",
+                    feature,
+                    [DISTINCT_GROWTH],
+                    f"{now:,} distinct values, {now / then:.1f}x the {then:,} in {reference_name}",
+                    blocking=False,
+                )
+            )
     return found
 
 
 def to_markdown(found: list[Anomaly], splits: list[str]) -> str:
     if not found:
         return f"# Data validation\n\nNo anomalies in splits {', '.join(splits)}.\n"
-    rows = "\n".join(f"| {a.split} | `{a.feature}` | {', '.join(a.types)} | "
-                     f"{a.description.replace('|', '/')} | {'yes' if a.blocking else 'no'} |" for a in found)
+    rows = "\n".join(
+        f"| {a.split} | `{a.feature}` | {', '.join(a.types)} | "
+        f"{a.description.replace('|', '/')} | {'yes' if a.blocking else 'no'} |"
+        for a in found
+    )
     blocking = sum(a.blocking for a in found)
-    return (f"# Data validation\n\n{len(found)} anomalies, {blocking} blocking.\n\n"
-            "| split | feature | anomaly type | description | blocking |\n|---|---|---|---|---|\n" + rows + "\n")
+    return (
+        f"# Data validation\n\n{len(found)} anomalies, {blocking} blocking.\n\n"
+        "| split | feature | anomaly type | description | blocking |\n|---|---|---|---|---|\n" + rows + "\n"
+    )
 
 
 def to_html(found: list[Anomaly], splits: list[str]) -> str:
@@ -134,16 +152,23 @@ def to_html(found: list[Anomaly], splits: list[str]) -> str:
             f"<tr class={'blocking' if a.blocking else 'warn'}><td>{html.escape(a.split)}</td>"
             f"<td><code>{html.escape(a.feature)}</code></td><td>{html.escape(', '.join(a.types))}</td>"
             f"<td>{html.escape(a.description)}</td><td>{'yes' if a.blocking else 'no'}</td></tr>"
-            for a in found)
-        table = ("<table><tr><th>split</th><th>feature</th><th>anomaly type</th><th>description</th>"
-                 f"<th>blocking</th></tr>{body}</table>")
+            for a in found
+        )
+        table = (
+            "<table><tr><th>split</th><th>feature</th><th>anomaly type</th><th>description</th>"
+            f"<th>blocking</th></tr>{body}</table>"
+        )
     else:
         table = f"<p>No anomalies in splits {html.escape(', '.join(splits))}.</p>"
-    style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}"
-             "tr.blocking{background:#fde2e2}tr.warn{background:#fff6d6}")
-    return (f"<!doctype html><html><head><meta charset=utf-8><title>Data validation</title>"
-            f"<style>{style}</style></head><body><h1>Data validation</h1>{table}</body></html>")
+    style = (
+        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}"
+        "tr.blocking{background:#fde2e2}tr.warn{background:#fff6d6}"
+    )
+    return (
+        f"<!doctype html><html><head><meta charset=utf-8><title>Data validation</title>"
+        f"<style>{style}</style></head><body><h1>Data validation</h1>{table}</body></html>"
+    )
 
 
 def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
@@ -163,9 +188,12 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
     reference = os.path.join(baseline.path, TRAINING_STATS) if baseline else ""
     if reference and tf.io.gfile.exists(reference):
         result.baseline_version = baseline.version
-        result.anomalies += distinct_growth(load_split_stats(inputs.statistics, "train"),
-                                            tfdv.load_stats_binary(reference), config.validation.max_distinct_growth,
-                                            f"the training data of version {baseline.version}")
+        result.anomalies += distinct_growth(
+            load_split_stats(inputs.statistics, "train"),
+            tfdv.load_stats_binary(reference),
+            config.validation.max_distinct_growth,
+            f"the training data of version {baseline.version}",
+        )
     write_json(os.path.join(outputs.anomalies, ANOMALIES_JSON), [asdict(a) for a in result.anomalies])
     markdown = to_markdown(result.anomalies, splits)
     write_text(os.path.join(outputs.anomalies, ANOMALIES_MARKDOWN), markdown)
@@ -176,8 +204,9 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
     for a in result.anomalies:
         if not a.blocking:
             log.warning("ExampleValidator: [%s] %s: %s: %s", a.split, a.feature, ", ".join(a.types), a.description)
-    log.info("ExampleValidator: %d anomalies (%d blocking) in splits %s", len(result.anomalies),
-             len(result.blocking), splits)
+    log.info(
+        "ExampleValidator: %d anomalies (%d blocking) in splits %s", len(result.anomalies), len(result.blocking), splits
+    )
     if result.blocking:
         raise DataValidationError(result.blocking)
     return result

@@ -36,11 +36,11 @@ from contracts.registry import METADATA_FILE, TRAINING_STATS, model_base
 
 @dataclass(frozen=True)
 class Inputs:
-    model: str                 # the Model artifact (Format-Serving inside)
+    model: str  # the Model artifact (Format-Serving inside)
     blessing: str
     schema: str
-    statistics: str = ""       # the train split's statistics go into the registry with the model
-    model_registry: str = ""   # overrides push.registry (a pipeline parameter)
+    statistics: str = ""  # the train split's statistics go into the registry with the model
+    model_registry: str = ""  # overrides push.registry (a pipeline parameter)
     git_commit: str = ""
 
 
@@ -76,6 +76,7 @@ def kube_custom_objects_api():
 def deploy_to_kserve(config: PipelineConfig, destination: str, version: int) -> dict:
     """Points the InferenceService at the pushed version, as a canary when one is served."""
     import yaml
+
     from rollout import IsvcRollout
 
     target = config.push.kserve
@@ -85,8 +86,14 @@ def deploy_to_kserve(config: PipelineConfig, destination: str, version: int) -> 
             template = next(d for d in yaml.safe_load_all(f) if d and d.get("kind") == "InferenceService")
     rollout = IsvcRollout(kube_custom_objects_api(), target.namespace, target.name)
     result = rollout.deploy(destination, target.canary_percent, model_version=str(version), template=template)
-    log.info("Pusher: InferenceService %s/%s %s (canary %s%%) -> %s", target.namespace, target.name,
-             result.action, result.canary_percent, destination)
+    log.info(
+        "Pusher: InferenceService %s/%s %s (canary %s%%) -> %s",
+        target.namespace,
+        target.name,
+        result.action,
+        result.canary_percent,
+        destination,
+    )
     return asdict(result)
 
 
@@ -119,8 +126,9 @@ def _copy_tree_gfile(src: str, dst: str, last: tuple[str, ...]) -> None:
         tf.io.gfile.copy(os.path.join(src, rel), os.path.join(dst, rel), overwrite=True)
 
 
-def _push_local(serving_model_dir: str, base: str, metadata: dict, extra: dict[str, str],
-                attempts: int = 5) -> tuple[int, str]:
+def _push_local(
+    serving_model_dir: str, base: str, metadata: dict, extra: dict[str, str], attempts: int = 5
+) -> tuple[int, str]:
     os.makedirs(base, exist_ok=True)
     staging = os.path.join(base, f".staging-{uuid.uuid4().hex}")
     try:
@@ -161,8 +169,9 @@ def _push_object_store(serving_model_dir: str, base: str, metadata: dict, extra:
     return version, final
 
 
-def push_model(serving_model_dir: str, registry: str, model_name: str, metadata: dict,
-               extra: dict[str, str] | None = None) -> tuple[int, str]:
+def push_model(
+    serving_model_dir: str, registry: str, model_name: str, metadata: dict, extra: dict[str, str] | None = None
+) -> tuple[int, str]:
     """extra: files to push beside the SavedModel, {path in the version dir: source}."""
     if not tf.io.gfile.exists(os.path.join(serving_model_dir, "saved_model.pb")):
         raise FileNotFoundError(f"no SavedModel to push in {serving_model_dir}")
@@ -182,7 +191,7 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> PushResult:
     else:
         metadata = {
             "model_name": config.model_name,
-            "pushed_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "pushed_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "task": config.label.task,
             "label": blessing.get("label"),
             "metrics": blessing["overall_metrics"],
@@ -198,10 +207,14 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> PushResult:
         }
         train_stats = stats_path(inputs.statistics, "train") if inputs.statistics else ""
         extra = {TRAINING_STATS: train_stats} if train_stats and tf.io.gfile.exists(train_stats) else {}
-        version, destination = push_model(serving_model_dir(inputs.model), registry, config.model_name, metadata,
-                                          extra)
-        result = PushResult(pushed=True, reason="blessed", version=version, destination=destination,
-                            metadata=metadata | {"version": version})
+        version, destination = push_model(serving_model_dir(inputs.model), registry, config.model_name, metadata, extra)
+        result = PushResult(
+            pushed=True,
+            reason="blessed",
+            version=version,
+            destination=destination,
+            metadata=metadata | {"version": version},
+        )
         log.info("Pusher: pushed version %d to %s", version, destination)
         if config.push.kserve:
             # The version is in the registry either way; a failed rollout fails the step so
@@ -210,8 +223,9 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> PushResult:
         if config.push.vertex_endpoint:
             from components.pusher.vertex_endpoint import deploy_to_vertex_endpoint
 
-            result.vertex_endpoint = deploy_to_vertex_endpoint(config.push.vertex_endpoint, destination, version,
-                                                               config.model_name)
+            result.vertex_endpoint = deploy_to_vertex_endpoint(
+                config.push.vertex_endpoint, destination, version, config.model_name
+            )
     tf.io.gfile.makedirs(outputs.pushed_model)
     write_json(os.path.join(outputs.pushed_model, PUSH_RESULT), result.to_dict())
     return result

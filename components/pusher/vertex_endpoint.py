@@ -10,8 +10,9 @@ from components.common.io import log
 from contracts.config import VertexEndpointDeploy
 
 
-def deploy_to_vertex_endpoint(target: VertexEndpointDeploy, artifact_uri: str, version: int, model_name: str,
-                              credentials=None) -> dict:
+def deploy_to_vertex_endpoint(
+    target: VertexEndpointDeploy, artifact_uri: str, version: int, model_name: str, credentials=None
+) -> dict:
     from google.cloud import aiplatform
 
     kwargs = {"project": target.project, "location": target.region, "credentials": credentials}
@@ -26,15 +27,36 @@ def deploy_to_vertex_endpoint(target: VertexEndpointDeploy, artifact_uri: str, v
         parent = existing[0].resource_name if existing else None
     endpoint = aiplatform.Endpoint(target.endpoint)  # fails here, before an upload, if it does not exist
     model = aiplatform.Model.upload(
-        display_name=model_name, artifact_uri=artifact_uri, serving_container_image_uri=target.serving_image,
-        parent_model=parent, is_default_version=True,
-        version_aliases=[f"v{version}"], labels={"registry-version": str(version)}, sync=True)
+        display_name=model_name,
+        artifact_uri=artifact_uri,
+        serving_container_image_uri=target.serving_image,
+        parent_model=parent,
+        is_default_version=True,
+        version_aliases=[f"v{version}"],
+        labels={"registry-version": str(version)},
+        sync=True,
+    )
     # The first deployment on an endpoint must take all the traffic (Vertex rejects less).
     traffic = target.traffic_percent if endpoint.gca_resource.deployed_models else 100
-    endpoint.deploy(model=model, deployed_model_display_name=f"{model_name}-v{version}",
-                    traffic_percentage=traffic, machine_type=target.machine_type,
-                    min_replica_count=1, max_replica_count=2, sync=True)
-    log.info("Pusher: Vertex model %s version %s deployed to %s with %d%% of the traffic",
-             model.resource_name, model.version_id, endpoint.resource_name, traffic)
-    return {"model": model.resource_name, "model_version_id": model.version_id,
-            "endpoint": endpoint.resource_name, "traffic_percent": traffic}
+    endpoint.deploy(
+        model=model,
+        deployed_model_display_name=f"{model_name}-v{version}",
+        traffic_percentage=traffic,
+        machine_type=target.machine_type,
+        min_replica_count=1,
+        max_replica_count=2,
+        sync=True,
+    )
+    log.info(
+        "Pusher: Vertex model %s version %s deployed to %s with %d%% of the traffic",
+        model.resource_name,
+        model.version_id,
+        endpoint.resource_name,
+        traffic,
+    )
+    return {
+        "model": model.resource_name,
+        "model_version_id": model.version_id,
+        "endpoint": endpoint.resource_name,
+        "traffic_percent": traffic,
+    }

@@ -31,7 +31,7 @@ class Outputs:
 
 @dataclass
 class Result(ExecutorResult):
-    origin: str    # the curated schema's path, or "inferred"
+    origin: str  # the curated schema's path, or "inferred"
     features: int
 
 
@@ -44,14 +44,18 @@ def check_schema_covers_config(schema: schema_pb2.Schema, config: PipelineConfig
         raise SchemaError(f"{origin}: no schema feature for configured feature(s) {missing}")
     if types[label.name] not in _LABEL_TYPES[label.task]:
         kind = schema_pb2.FeatureType.Name(types[label.name])
-        raise SchemaError(f"{origin}: label '{label.name}' is {kind}, but ExampleGen writes a {label.task} label as "
-                          f"{'FLOAT' if label.task == 'regression' else 'INT (0/1 or the class index)'}")
+        raise SchemaError(
+            f"{origin}: label '{label.name}' is {kind}, but ExampleGen writes a {label.task} label as "
+            f"{'FLOAT' if label.task == 'regression' else 'INT (0/1 or the class index)'}"
+        )
     for spec in config.features:
         if isinstance(spec, RawFeature):
             continue
         if spec.transform in ("zscore", "bucketize") and types[spec.name] not in _NUMERIC:
-            raise SchemaError(f"{origin}: features: '{spec.name}' is {schema_pb2.FeatureType.Name(types[spec.name])} "
-                              f"but transform '{spec.transform}' needs a number; use vocabulary or hash")
+            raise SchemaError(
+                f"{origin}: features: '{spec.name}' is {schema_pb2.FeatureType.Name(types[spec.name])} "
+                f"but transform '{spec.transform}' needs a number; use vocabulary or hash"
+            )
 
 
 def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:

@@ -5,8 +5,7 @@ from components.images import PIPELINE_IMAGE
 
 
 @dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
-def statistics_gen(config: str, examples: Input[Dataset], statistics: Output[Artifact],
-                   statistics_view: Output[HTML]):
+def statistics_gen(config: str, examples: Input[Dataset], statistics: Output[Artifact], statistics_view: Output[HTML]):
     """TFDV statistics per split (Split-<name>/FeatureStats.pb) and TFDV's HTML view."""
     from components.common.io import reported_failure, setup_logging
     from components.statistics_gen.executor import Inputs, Outputs, run
@@ -14,6 +13,9 @@ def statistics_gen(config: str, examples: Input[Dataset], statistics: Output[Art
 
     setup_logging()
     with reported_failure("StatisticsGen", statistics.path):
-        result = run(parse_config(config), Inputs(examples=examples.path),
-                     Outputs(statistics=statistics.path, statistics_view=statistics_view.path))
+        result = run(
+            parse_config(config),
+            Inputs(examples=examples.path),
+            Outputs(statistics=statistics.path, statistics_view=statistics_view.path),
+        )
     statistics.metadata.update({"tfx_type": "ExampleStatistics", "split_counts": result.split_counts})

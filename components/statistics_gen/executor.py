@@ -42,12 +42,15 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
         with pipeline(list(inputs.beam_args)) as p:
             for split in splits:
                 os.makedirs(split_dir(outputs.statistics, split), exist_ok=True)
-                source = tfxio.TFExampleRecord(file_pattern=examples_pattern(inputs.examples, split),
-                                               telemetry_descriptors=["tabml"])
-                _ = (p
-                     | f"Read[{split}]" >> source.BeamSource()
-                     | f"Stats[{split}]" >> tfdv.GenerateStatistics(options)
-                     | f"Write[{split}]" >> tfdv.WriteStatisticsToBinaryFile(stats_path(outputs.statistics, split)))
+                source = tfxio.TFExampleRecord(
+                    file_pattern=examples_pattern(inputs.examples, split), telemetry_descriptors=["tabml"]
+                )
+                _ = (
+                    p
+                    | f"Read[{split}]" >> source.BeamSource()
+                    | f"Stats[{split}]" >> tfdv.GenerateStatistics(options)
+                    | f"Write[{split}]" >> tfdv.WriteStatisticsToBinaryFile(stats_path(outputs.statistics, split))
+                )
     counts = {split: int(load_split_stats(outputs.statistics, split).datasets[0].num_examples) for split in splits}
     log.info("StatisticsGen: examples per split %s", counts)
     if outputs.statistics_view:

@@ -5,9 +5,15 @@ from components.images import PIPELINE_IMAGE
 
 
 @dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
-def trainer(config: str, epochs: int, transformed_examples: Input[Dataset],
-            transform_graph: Input[Artifact], model: Output[Model], model_run: Output[Artifact],
-            training_metrics: Output[Metrics]):
+def trainer(
+    config: str,
+    epochs: int,
+    transformed_examples: Input[Dataset],
+    transform_graph: Input[Artifact],
+    model: Output[Model],
+    model_run: Output[Artifact],
+    training_metrics: Output[Metrics],
+):
     """Trains with the user's run_fn or the generated one; SavedModel in Format-Serving/ with the
     transform graph and two signatures; TensorBoard logs in model_run."""
     from components.common.io import reported_failure, setup_logging
@@ -16,10 +22,11 @@ def trainer(config: str, epochs: int, transformed_examples: Input[Dataset],
 
     setup_logging()
     with reported_failure("Trainer", model.path):
-        result = run(parse_config(config),
-                     Inputs(transformed_examples=transformed_examples.path, transform_graph=transform_graph.path,
-                            epochs=epochs),
-                     Outputs(model=model.path, model_run=model_run.path))
+        result = run(
+            parse_config(config),
+            Inputs(transformed_examples=transformed_examples.path, transform_graph=transform_graph.path, epochs=epochs),
+            Outputs(model=model.path, model_run=model_run.path),
+        )
     model.metadata.update({"tfx_type": "Model", "serving_dir": "Format-Serving", "run_fn": result.run_fn})
     model_run.metadata.update({"tfx_type": "ModelRun", "strategy": result.strategy})
     for name, value in result.final_metrics.items():

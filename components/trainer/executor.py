@@ -34,7 +34,7 @@ from contracts.executor import ExecutorResult
 class Inputs:
     transformed_examples: str
     transform_graph: str
-    epochs: int = 0            # overrides model.epochs (the pipeline's epochs parameter)
+    epochs: int = 0  # overrides model.epochs (the pipeline's epochs parameter)
     steps_per_epoch: int = -1  # overrides model.steps_per_epoch when >= 0
 
 
@@ -46,7 +46,7 @@ class Outputs:
 
 @dataclass
 class Result(ExecutorResult):
-    run_fn: str                     # "generated", or the user's
+    run_fn: str  # "generated", or the user's
     strategy: str
     devices: list[str]
     epochs: int
@@ -60,8 +60,9 @@ class Result(ExecutorResult):
 class DataAccessor:
     """TFX's DataAccessor, the part run_fns use: tf_dataset_factory(file_pattern, options, schema)."""
 
-    def tf_dataset_factory(self, file_pattern, options: tfxio.TensorFlowDatasetOptions,
-                           schema: schema_pb2.Schema) -> tf.data.Dataset:
+    def tf_dataset_factory(
+        self, file_pattern, options: tfxio.TensorFlowDatasetOptions, schema: schema_pb2.Schema
+    ) -> tf.data.Dataset:
         source = tfxio.TFExampleRecord(file_pattern=file_pattern, schema=schema, telemetry_descriptors=["tabml"])
         return source.TensorFlowDataset(options)
 
@@ -70,6 +71,7 @@ class DataAccessor:
 class FnArgs:
     """What a run_fn gets: TFX's FnArgs fields (train_files ... custom_config), plus the
     label and task, and export_serving_model(model) to save the two signatures."""
+
     train_files: list[str]
     eval_files: list[str]
     train_steps: int
@@ -106,8 +108,15 @@ class FnArgs:
     def export_serving_model(self, model: keras.Model, export_dir: str | None = None) -> None:
         """Saves `model` (inputs: the transformed features by name) with the transform graph
         and both signatures, as the project's Evaluator and predictor expect."""
-        export_serving_model(model, tft.TFTransformOutput(self.transform_output), self.raw_features, self.label_key,
-                             self.task, self.classes, export_dir or self.serving_model_dir)
+        export_serving_model(
+            model,
+            tft.TFTransformOutput(self.transform_output),
+            self.raw_features,
+            self.label_key,
+            self.task,
+            self.classes,
+            export_dir or self.serving_model_dir,
+        )
 
 
 def _count(pattern: str) -> int:
@@ -123,20 +132,40 @@ def choose_strategy() -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
-def _dataset(fn_args: FnArgs, files: list[str], tft_output, batch: int, repeat: bool, shuffle: bool, seed: int,
-             input_names: list[str]) -> tf.data.Dataset:
+def _dataset(
+    fn_args: FnArgs,
+    files: list[str],
+    tft_output,
+    batch: int,
+    repeat: bool,
+    shuffle: bool,
+    seed: int,
+    input_names: list[str],
+) -> tf.data.Dataset:
     ds = tf.data.experimental.make_batched_features_dataset(
-        file_pattern=files, batch_size=batch, features=tft_output.transformed_feature_spec(),
-        reader=lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"), label_key=fn_args.label_key,
-        num_epochs=None if repeat else 1, shuffle=shuffle, shuffle_seed=seed, sloppy_ordering=False)
+        file_pattern=files,
+        batch_size=batch,
+        features=tft_output.transformed_feature_spec(),
+        reader=lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
+        label_key=fn_args.label_key,
+        num_epochs=None if repeat else 1,
+        shuffle=shuffle,
+        shuffle_seed=seed,
+        sloppy_ordering=False,
+    )
     return ds.map(lambda f, y: (as_model_inputs(f, input_names), y)).prefetch(tf.data.AUTOTUNE)
 
 
 def _label_moments(fn_args: FnArgs, tft_output) -> tuple[float, float]:
     spec = {fn_args.label_key: tft_output.transformed_feature_spec()[fn_args.label_key]}
-    values = np.concatenate([tf.io.parse_example(b, spec)[fn_args.label_key].numpy().reshape(-1) for b in
-                             tf.data.TFRecordDataset(tf.io.gfile.glob(fn_args.train_files[0]),
-                                                     compression_type="GZIP").batch(10_000)])
+    values = np.concatenate(
+        [
+            tf.io.parse_example(b, spec)[fn_args.label_key].numpy().reshape(-1)
+            for b in tf.data.TFRecordDataset(tf.io.gfile.glob(fn_args.train_files[0]), compression_type="GZIP").batch(
+                10_000
+            )
+        ]
+    )
     return float(values.mean()), float(values.std() or 1.0)
 
 
@@ -144,8 +173,11 @@ def generated_run_fn(config: PipelineConfig, fn_args: FnArgs) -> None:
     """The project's own run_fn: the generated model, trained and exported."""
     keras.utils.set_random_seed(config.model.seed)
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
-    inputs = (inputs_from_schema(tft_output, fn_args.label_key) if config.user_code.preprocessing_fn
-              else inputs_from_config(config, tft_output))
+    inputs = (
+        inputs_from_schema(tft_output, fn_args.label_key)
+        if config.user_code.preprocessing_fn
+        else inputs_from_config(config, tft_output)
+    )
     names = [i.name for i in inputs]
     strategy = choose_strategy()
     batch = config.model.batch_size * strategy.num_replicas_in_sync
@@ -158,13 +190,23 @@ def generated_run_fn(config: PipelineConfig, fn_args: FnArgs) -> None:
     callbacks = [keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")]
     with step(f"Trainer: {fn_args.epochs} epoch(s), batch {batch}"):
         start = time.perf_counter()
-        history = model.fit(train_ds, validation_data=eval_ds, epochs=fn_args.epochs,
-                            steps_per_epoch=fn_args.steps_per_epoch or None, callbacks=callbacks, verbose=2)
+        history = model.fit(
+            train_ds,
+            validation_data=eval_ds,
+            epochs=fn_args.epochs,
+            steps_per_epoch=fn_args.steps_per_epoch or None,
+            callbacks=callbacks,
+            verbose=2,
+        )
         seconds = time.perf_counter() - start
     with step("Trainer: exporting the SavedModel with the transform graph"):
         fn_args.export_serving_model(model)
-    fn_args.report.update(strategy=type(strategy).__name__, seconds=seconds, batch=batch,
-                          final_metrics={k: float(v[-1]) for k, v in history.history.items()})
+    fn_args.report.update(
+        strategy=type(strategy).__name__,
+        seconds=seconds,
+        batch=batch,
+        final_metrics={k: float(v[-1]) for k, v in history.history.items()},
+    )
 
 
 def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
@@ -177,15 +219,26 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
     per_epoch = steps_per_epoch or math.ceil(n_train / config.model.batch_size)
     tf.io.gfile.makedirs(outputs.model_run)
     fn_args = FnArgs(
-        train_files=train_files, eval_files=eval_files, train_steps=per_epoch * epochs,
-        eval_steps=math.ceil(n_eval / config.model.batch_size), transform_output=inputs.transform_graph,
-        serving_model_dir=serving_model_dir(outputs.model), model_run_dir=outputs.model_run,
+        train_files=train_files,
+        eval_files=eval_files,
+        train_steps=per_epoch * epochs,
+        eval_steps=math.ceil(n_eval / config.model.batch_size),
+        transform_output=inputs.transform_graph,
+        serving_model_dir=serving_model_dir(outputs.model),
+        model_run_dir=outputs.model_run,
         schema_file=os.path.join(inputs.transform_graph, tft.TFTransformOutput.RAW_METADATA_DIR, "schema.pbtxt"),
-        custom_config={"label": label, "features": [f.model_dump(mode="json") for f in config.features],
-                       "model": config.model.model_dump(mode="json")},
-        label_key=config.label.name, task=config.label.task,
+        custom_config={
+            "label": label,
+            "features": [f.model_dump(mode="json") for f in config.features],
+            "model": config.model.model_dump(mode="json"),
+        },
+        label_key=config.label.name,
+        task=config.label.task,
         classes=label.get("classes", []) if config.label.task == "multiclass" else [],
-        epochs=epochs, steps_per_epoch=steps_per_epoch, working_dir=outputs.model)
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        working_dir=outputs.model,
+    )
     code = config.user_code
     start = time.perf_counter()
     if code.run_fn:
@@ -196,15 +249,27 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
         generated_run_fn(config, fn_args)
     seconds = fn_args.report.get("seconds", time.perf_counter() - start)
     check_exported_model(fn_args.serving_model_dir, config.label.task)
-    seen = (steps_per_epoch * fn_args.report.get("batch", config.model.batch_size) * epochs if steps_per_epoch
-            else n_train * epochs)
-    result = Result(run_fn=code.run_fn or "generated", strategy=fn_args.report.get("strategy", "run_fn's own"),
-                    devices=[d.name for d in tf.config.list_logical_devices()], epochs=epochs,
-                    train_examples_seen=seen, train_seconds=round(seconds, 2),
-                    examples_per_second=round(seen / max(seconds, 1e-9), 1),
-                    final_metrics=fn_args.report.get("final_metrics", {}),
-                    serving_model_dir=fn_args.serving_model_dir)
+    seen = (
+        steps_per_epoch * fn_args.report.get("batch", config.model.batch_size) * epochs
+        if steps_per_epoch
+        else n_train * epochs
+    )
+    result = Result(
+        run_fn=code.run_fn or "generated",
+        strategy=fn_args.report.get("strategy", "run_fn's own"),
+        devices=[d.name for d in tf.config.list_logical_devices()],
+        epochs=epochs,
+        train_examples_seen=seen,
+        train_seconds=round(seconds, 2),
+        examples_per_second=round(seen / max(seconds, 1e-9), 1),
+        final_metrics=fn_args.report.get("final_metrics", {}),
+        serving_model_dir=fn_args.serving_model_dir,
+    )
     write_json(os.path.join(outputs.model_run, TRAIN_RESULT), result.to_dict())
-    log.info("Trainer: %s; %.0f examples/s; final %s", result.strategy, result.examples_per_second,
-             {k: round(v, 4) for k, v in result.final_metrics.items()})
+    log.info(
+        "Trainer: %s; %.0f examples/s; final %s",
+        result.strategy,
+        result.examples_per_second,
+        {k: round(v, 4) for k, v in result.final_metrics.items()},
+    )
     return result

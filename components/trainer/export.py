@@ -24,12 +24,18 @@ def model_input_names(model: keras.Model, tft_output: tft.TFTransformOutput, lab
 
 def as_model_inputs(transformed: dict, names: list[str]) -> dict:
     """Transformed tensors -> the model's inputs: [batch] becomes [batch, 1]."""
-    return {n: tf.expand_dims(transformed[n], -1) if transformed[n].shape.rank == 1 else transformed[n]
-            for n in names}
+    return {n: tf.expand_dims(transformed[n], -1) if transformed[n].shape.rank == 1 else transformed[n] for n in names}
 
 
-def export_serving_model(model: keras.Model, tft_output: tft.TFTransformOutput, raw_features: list[str],
-                         label: str, task: str, classes: list[str], export_dir: str) -> None:
+def export_serving_model(
+    model: keras.Model,
+    tft_output: tft.TFTransformOutput,
+    raw_features: list[str],
+    label: str,
+    task: str,
+    classes: list[str],
+    export_dir: str,
+) -> None:
     model.tft_layer = tft_output.transform_features_layer()  # tracked: saved with the model
     raw_spec = tft_output.raw_feature_spec()
     missing = [n for n in raw_features if n not in raw_spec]
@@ -65,8 +71,10 @@ def export_serving_model(model: keras.Model, tft_output: tft.TFTransformOutput, 
             as_parsed[name] = value
         return predict(as_parsed)
 
-    signatures = {SERVING_DEFAULT: serve_tf_examples.get_concrete_function(),
-                  SERVING_RAW: serve_raw.get_concrete_function()}
+    signatures = {
+        SERVING_DEFAULT: serve_tf_examples.get_concrete_function(),
+        SERVING_RAW: serve_raw.get_concrete_function(),
+    }
     model.save(export_dir, save_format="tf", signatures=signatures)
 
 
@@ -78,9 +86,12 @@ def check_exported_model(export_dir: str, task: str) -> None:
     hint = "export with fn_args.export_serving_model(model), or see docs/user-code.md"
     for name in (SERVING_DEFAULT, SERVING_RAW):
         if name not in loaded.signatures:
-            raise ValueError(f"the SavedModel in {export_dir} has no '{name}' signature (has "
-                             f"{sorted(loaded.signatures)}); {hint}")
+            raise ValueError(
+                f"the SavedModel in {export_dir} has no '{name}' signature (has {sorted(loaded.signatures)}); {hint}"
+            )
     outputs = loaded.signatures[SERVING_DEFAULT].structured_outputs
     if PREDICTION_KEY[task] not in outputs:
-        raise ValueError(f"'{SERVING_DEFAULT}' returns {sorted(outputs)}; a {task} model must return "
-                         f"'{PREDICTION_KEY[task]}'; {hint}")
+        raise ValueError(
+            f"'{SERVING_DEFAULT}' returns {sorted(outputs)}; a {task} model must return "
+            f"'{PREDICTION_KEY[task]}'; {hint}"
+        )

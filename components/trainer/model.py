@@ -16,8 +16,8 @@ from contracts.signatures import transformed_name
 
 @dataclass(frozen=True)
 class ModelInput:
-    name: str              # the transformed feature
-    cardinality: int = 0   # > 0: categorical ids in [0, cardinality), embedded
+    name: str  # the transformed feature
+    cardinality: int = 0  # > 0: categorical ids in [0, cardinality), embedded
 
 
 class ModelInputError(ValueError):
@@ -49,8 +49,10 @@ def inputs_from_schema(tft_output: tft.TFTransformOutput, label: str) -> list[Mo
         if feature.name == label:
             continue
         if feature.type == schema_pb2.BYTES:
-            raise ModelInputError(f"the preprocessing_fn outputs '{feature.name}' as strings; the generated model "
-                                  "takes numbers: map it to ids (tft.compute_and_apply_vocabulary) or bring a run_fn")
+            raise ModelInputError(
+                f"the preprocessing_fn outputs '{feature.name}' as strings; the generated model "
+                "takes numbers: map it to ids (tft.compute_and_apply_vocabulary) or bring a run_fn"
+            )
         if feature.type == schema_pb2.INT and feature.HasField("int_domain") and feature.int_domain.max > 0:
             found.append(ModelInput(feature.name, int(feature.int_domain.max) + 1))
         else:
@@ -58,15 +60,21 @@ def inputs_from_schema(tft_output: tft.TFTransformOutput, label: str) -> list[Mo
     return found
 
 
-def build_model(config: PipelineConfig, inputs: list[ModelInput], classes: list[str],
-                label_mean: float = 0.0, label_std: float = 1.0) -> keras.Model:
+def build_model(
+    config: PipelineConfig,
+    inputs: list[ModelInput],
+    classes: list[str],
+    label_mean: float = 0.0,
+    label_std: float = 1.0,
+) -> keras.Model:
     task, spec = config.label.task, config.model
     layers, parts = {}, []
     for item in inputs:
         if item.cardinality:
             layers[item.name] = keras.Input(shape=(1,), name=item.name, dtype=tf.int64)
-            emb = keras.layers.Embedding(item.cardinality, spec.embedding_dim,
-                                         name=f"{item.name}_embedding")(layers[item.name])
+            emb = keras.layers.Embedding(item.cardinality, spec.embedding_dim, name=f"{item.name}_embedding")(
+                layers[item.name]
+            )
             parts.append(keras.layers.Flatten()(emb))
         else:
             layers[item.name] = keras.Input(shape=(1,), name=item.name, dtype=tf.float32)
@@ -77,18 +85,24 @@ def build_model(config: PipelineConfig, inputs: list[ModelInput], classes: list[
     optimizer = keras.optimizers.Adam(spec.learning_rate)
     if task == "binary":
         output = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
-        loss, metrics = keras.losses.BinaryCrossentropy(), [keras.metrics.AUC(name="auc"),
-                                                            keras.metrics.BinaryAccuracy(name="accuracy")]
+        loss, metrics = (
+            keras.losses.BinaryCrossentropy(),
+            [keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")],
+        )
     elif task == "multiclass":
         output = keras.layers.Dense(len(classes), activation="softmax", name="class_probabilities")(x)
-        loss, metrics = keras.losses.SparseCategoricalCrossentropy(), [
-            keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+        loss, metrics = (
+            keras.losses.SparseCategoricalCrossentropy(),
+            [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        )
     else:
         # The head learns a standardised label; a fixed layer maps it back to the label's scale.
         scaled = keras.layers.Dense(1, name="standardised_prediction")(x)
         output = keras.layers.Rescaling(label_std, offset=label_mean, name="prediction")(scaled)
-        loss, metrics = keras.losses.MeanSquaredError(), [keras.metrics.MeanAbsoluteError(name="mae"),
-                                                          keras.metrics.RootMeanSquaredError(name="rmse")]
+        loss, metrics = (
+            keras.losses.MeanSquaredError(),
+            [keras.metrics.MeanAbsoluteError(name="mae"), keras.metrics.RootMeanSquaredError(name="rmse")],
+        )
     model = keras.Model(inputs=layers, outputs=output)
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     return model

@@ -5,8 +5,13 @@ from components.images import PIPELINE_IMAGE
 
 
 @dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
-def transform(config: str, examples: Input[Dataset], schema: Input[Artifact],
-              transform_graph: Output[Artifact], transformed_examples: Output[Dataset]):
+def transform(
+    config: str,
+    examples: Input[Dataset],
+    schema: Input[Artifact],
+    transform_graph: Output[Artifact],
+    transformed_examples: Output[Dataset],
+):
     """tf.Transform analyse + transform on Beam (the generated preprocessing_fn or the user's)."""
     from components.common.io import reported_failure, setup_logging
     from components.transform.executor import Inputs, Outputs, run
@@ -14,8 +19,16 @@ def transform(config: str, examples: Input[Dataset], schema: Input[Artifact],
 
     setup_logging()
     with reported_failure("Transform", transform_graph.path):
-        result = run(parse_config(config), Inputs(examples=examples.path, schema=schema.path),
-                     Outputs(transform_graph=transform_graph.path, transformed_examples=transformed_examples.path))
-    transform_graph.metadata.update({"tfx_type": "TransformGraph", "preprocessing_fn": result.preprocessing_fn,
-                                     "module_sha256": result.module_sha256})
+        result = run(
+            parse_config(config),
+            Inputs(examples=examples.path, schema=schema.path),
+            Outputs(transform_graph=transform_graph.path, transformed_examples=transformed_examples.path),
+        )
+    transform_graph.metadata.update(
+        {
+            "tfx_type": "TransformGraph",
+            "preprocessing_fn": result.preprocessing_fn,
+            "module_sha256": result.module_sha256,
+        }
+    )
     transformed_examples.metadata["tfx_type"] = "Examples"

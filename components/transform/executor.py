@@ -51,9 +51,9 @@ class Outputs:
 
 @dataclass
 class Result(ExecutorResult):
-    preprocessing_fn: str          # "generated", or the user's function
+    preprocessing_fn: str  # "generated", or the user's function
     transformed_features: list[str]
-    module_file: str = ""          # the run's copy of user_code.module_file
+    module_file: str = ""  # the run's copy of user_code.module_file
     module_sha256: str = ""
 
 
@@ -66,8 +66,9 @@ def fill_value(dtype: tf.DType):
 def dense(x, dtype: tf.DType) -> tf.Tensor:
     """A [batch] tensor from a feature that may be sparse (optional in the schema)."""
     if isinstance(x, tf.sparse.SparseTensor):
-        x = tf.sparse.to_dense(tf.SparseTensor(x.indices, x.values, [x.dense_shape[0], 1]),
-                               default_value=fill_value(dtype))
+        x = tf.sparse.to_dense(
+            tf.SparseTensor(x.indices, x.values, [x.dense_shape[0], 1]), default_value=fill_value(dtype)
+        )
     return tf.reshape(x, [-1])
 
 
@@ -91,7 +92,8 @@ def generated_preprocessing_fn(config: PipelineConfig, schema: schema_pb2.Schema
                 outputs[name] = tft.bucketize(tf.cast(x, tf.float32), spec.buckets)
             elif isinstance(spec, Vocabulary):
                 outputs[name] = tft.compute_and_apply_vocabulary(
-                    x, top_k=spec.top_k, num_oov_buckets=spec.oov_buckets, vocab_filename=spec.name)
+                    x, top_k=spec.top_k, num_oov_buckets=spec.oov_buckets, vocab_filename=spec.name
+                )
             elif isinstance(spec, Hashing):
                 text = x if x.dtype == tf.string else tf.strings.as_string(x)
                 outputs[name] = tf.strings.to_hash_bucket_fast(text, spec.hash_buckets)
@@ -102,9 +104,11 @@ def generated_preprocessing_fn(config: PipelineConfig, schema: schema_pb2.Schema
 
 def custom_config(config: PipelineConfig) -> dict:
     """What a user's preprocessing_fn(inputs, custom_config) and run_fn(fn_args) get to know."""
-    return {"label": config.label.model_dump(mode="json", exclude_none=True),
-            "features": [f.model_dump(mode="json") for f in config.features],
-            "model": config.model.model_dump(mode="json")}
+    return {
+        "label": config.label.model_dump(mode="json", exclude_none=True),
+        "features": [f.model_dump(mode="json") for f in config.features],
+        "model": config.model.model_dump(mode="json"),
+    }
 
 
 def with_label(preprocessing_fn, config: PipelineConfig, schema: schema_pb2.Schema):
@@ -147,8 +151,11 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
     if code.preprocessing_fn:
         user_fn = load_function(code, "preprocessing_fn", module_path)
         result.preprocessing_fn = code.preprocessing_fn
-        log.info("Transform: the user's preprocessing_fn %s%s", code.preprocessing_fn,
-                 f" from {code.module_file}" if code.module_file else "")
+        log.info(
+            "Transform: the user's preprocessing_fn %s%s",
+            code.preprocessing_fn,
+            f" from {code.module_file}" if code.module_file else "",
+        )
     else:
         user_fn = generated_preprocessing_fn(config, schema)
     preprocessing_fn = with_label(user_fn, config, schema)
@@ -156,32 +163,45 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
     others = [s for s in splits if s != "train"]
     with step("Transform: analyse train, transform every split"), tempfile.TemporaryDirectory() as tmp:
         with pipeline(list(inputs.beam_args)) as p, tft_beam.Context(temp_dir=tmp):
+
             def read(split):
-                source = tfxio.TFExampleRecord(file_pattern=examples_pattern(inputs.examples, split),
-                                               schema=schema, telemetry_descriptors=["tabml"])
+                source = tfxio.TFExampleRecord(
+                    file_pattern=examples_pattern(inputs.examples, split),
+                    schema=schema,
+                    telemetry_descriptors=["tabml"],
+                )
                 return (p | f"Read[{split}]" >> source.BeamSource(), source.TensorAdapterConfig())
 
-            (train, metadata), transform_fn = (
-                read("train") | "Analyze" >> tft_beam.AnalyzeAndTransformDataset(
-                    preprocessing_fn, output_record_batches=True))
+            (train, metadata), transform_fn = read("train") | "Analyze" >> tft_beam.AnalyzeAndTransformDataset(
+                preprocessing_fn, output_record_batches=True
+            )
             _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(outputs.transform_graph)
             transformed = {"train": train}
             for split in others:
-                (data, _) = ((read(split), transform_fn)
-                             | f"Transform[{split}]" >> tft_beam.TransformDataset(output_record_batches=True))
+                (data, _) = (read(split), transform_fn) | f"Transform[{split}]" >> tft_beam.TransformDataset(
+                    output_record_batches=True
+                )
                 transformed[split] = data
             for split, data in transformed.items():
-                _ = (data
-                     | f"Encode[{split}]" >> beam.ParDo(_EncodeExamples(metadata.schema))
-                     | f"Write[{split}]" >> beam.io.WriteToTFRecord(
-                         os.path.join(split_dir(outputs.transformed_examples, split), "transformed_examples"),
-                         file_name_suffix=".gz", num_shards=1))
+                _ = (
+                    data
+                    | f"Encode[{split}]" >> beam.ParDo(_EncodeExamples(metadata.schema))
+                    | f"Write[{split}]"
+                    >> beam.io.WriteToTFRecord(
+                        os.path.join(split_dir(outputs.transformed_examples, split), "transformed_examples"),
+                        file_name_suffix=".gz",
+                        num_shards=1,
+                    )
+                )
     # TFX also keeps the raw schema beside the graph (TFTransformOutput.raw_feature_spec reads it).
-    metadata_io.write_metadata(dataset_metadata.DatasetMetadata(schema),
-                               os.path.join(outputs.transform_graph, tft.TFTransformOutput.RAW_METADATA_DIR))
+    metadata_io.write_metadata(
+        dataset_metadata.DatasetMetadata(schema),
+        os.path.join(outputs.transform_graph, tft.TFTransformOutput.RAW_METADATA_DIR),
+    )
     label = read_json(os.path.join(inputs.examples, EXAMPLE_GEN_SUMMARY))["label"]
     write_json(os.path.join(outputs.transform_graph, LABEL_INFO), label)
     result.transformed_features = sorted(tft.TFTransformOutput(outputs.transform_graph).transformed_feature_spec())
-    log.info("Transform: %d transformed features; graph in %s", len(result.transformed_features),
-             outputs.transform_graph)
+    log.info(
+        "Transform: %d transformed features; graph in %s", len(result.transformed_features), outputs.transform_graph
+    )
     return result

@@ -33,11 +33,13 @@ def preprocessing_fn(inputs, custom_config):
         outputs[name] = tft.scale_to_z_score(tf.cast(_dense(inputs[name], 0), tf.float32))
     # Bill shape: length over depth separates the species well.
     ratio = tf.cast(_dense(inputs["bill_length_mm"], 0), tf.float32) / tf.maximum(
-        tf.cast(_dense(inputs["bill_depth_mm"], 1), tf.float32), 1.0)
+        tf.cast(_dense(inputs["bill_depth_mm"], 1), tf.float32), 1.0
+    )
     outputs["bill_ratio"] = tft.scale_to_z_score(ratio)
     for name in CATEGORIES:
-        outputs[name] = tft.compute_and_apply_vocabulary(_dense(inputs[name], ""), num_oov_buckets=1,
-                                                         vocab_filename=name)
+        outputs[name] = tft.compute_and_apply_vocabulary(
+            _dense(inputs[name], ""), num_oov_buckets=1, vocab_filename=name
+        )
     return outputs
 
 
@@ -58,16 +60,25 @@ def run_fn(fn_args):
     x = keras.layers.Dense(8, activation="relu")(keras.layers.concatenate(parts))
     output = keras.layers.Dense(len(fn_args.classes), activation="softmax")(x)
     model = keras.Model(inputs, output)
-    model.compile(keras.optimizers.Adam(0.02), keras.losses.SparseCategoricalCrossentropy(),
-                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    model.compile(
+        keras.optimizers.Adam(0.02),
+        keras.losses.SparseCategoricalCrossentropy(),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
     # TFX's datasets repeat: the step counts (computed for model.batch_size) bound each epoch.
     batch_size = fn_args.custom_config["model"]["batch_size"]
     train = _dataset(fn_args, fn_args.train_files, tft_output, batch_size)
     evaluation = _dataset(fn_args, fn_args.eval_files, tft_output, batch_size)
     steps = max(1, fn_args.train_steps // fn_args.epochs)
-    model.fit(train.map(_as_columns), steps_per_epoch=steps, epochs=fn_args.epochs,
-              validation_data=evaluation.map(_as_columns), validation_steps=fn_args.eval_steps, verbose=2,
-              callbacks=[keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)])
+    model.fit(
+        train.map(_as_columns),
+        steps_per_epoch=steps,
+        epochs=fn_args.epochs,
+        validation_data=evaluation.map(_as_columns),
+        validation_steps=fn_args.eval_steps,
+        verbose=2,
+        callbacks=[keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)],
+    )
     fn_args.export_serving_model(model)
 
 

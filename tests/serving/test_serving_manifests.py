@@ -21,6 +21,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+
 from predictor.server import build_parser
 
 REPO = Path(__file__).resolve().parents[2]

@@ -6,6 +6,7 @@ import json
 import shutil
 
 import pytest
+
 from predictor.model_dir import ModelDirError, resolve
 
 

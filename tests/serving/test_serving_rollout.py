@@ -15,6 +15,7 @@ import yaml
 from fake_k8s import FakeKubernetes
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+
 from rollout import ANNOTATION_PREVIOUS_URI, ANNOTATION_VERSION, IsvcRollout, RolloutError, storage_uri_of
 from rollout.__main__ import main as rollout_cli
 

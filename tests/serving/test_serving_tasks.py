@@ -11,6 +11,7 @@ import shutil
 import pytest
 import tensorflow as tf
 from conftest import each_task
+
 from predictor import tasks as T
 from predictor.model import TabularModel
 
