@@ -78,6 +78,8 @@ class LabelSpec(_Strict):
     ratio: RatioLabel | None = None
     # Rows without a label value: left out, counted and reported ("drop"), or an error.
     missing: Literal["drop", "error"] = "drop"
+    # regression: the label's unit, for the report ("mpg", "USD").
+    unit: str = ""
 
     @model_validator(mode="after")
     def _check(self) -> LabelSpec:
@@ -93,6 +95,8 @@ class LabelSpec(_Strict):
                 raise ValueError("positive: name at least one value")
         elif given:
             raise ValueError(f"{given} only apply to task: binary (task is {self.task})")
+        if self.unit and self.task != "regression":
+            raise ValueError(f"unit only applies to task: regression (task is {self.task})")
         if self.classes and self.task != "multiclass":
             raise ValueError(f"classes only apply to task: multiclass (task is {self.task})")
         if self.classes and (len(set(self.classes)) != len(self.classes) or len(self.classes) < 2):

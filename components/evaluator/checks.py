@@ -55,6 +55,9 @@ class FairnessCheck:
     smallest: str | None
     passed: bool
     measured: bool = True  # False: fewer than two groups to compare, nothing was measured
+    when_unmeasurable: str = "fail"
+    threshold: float | None = None  # classification: the decision threshold
+    class_name: str = ""  # multiclass: the class compared one-vs-rest
 
 
 def finite(value: float | None) -> float | None:

@@ -219,7 +219,21 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Blessing:
         suppressed_slices=candidate.suppressed,
         intervals=candidate.intervals,
         confusion_matrix=multiclass_matrix(outputs.evaluation, len(classes), baseline is not None) if classes else [],
-        data={k: data.get(k) for k in ("source", "files", "rows_read", "split_counts", "duplicate_rows", "warnings")},
+        data={
+            k: data.get(k)
+            for k in (
+                "source",
+                "files",
+                "rows_read",
+                "split_counts",
+                "rows_without_label",
+                "undefined_ratio_rows",
+                "unseen_class_rows",
+                "duplicate_rows",
+                "duplicates_dropped",
+                "warnings",
+            )
+        },
         notes=notes,
     )
     write_blessing(outputs.blessing, blessing)

@@ -319,7 +319,7 @@ def check_columns(config: PipelineConfig, column_types: dict[str, str], where: s
 def _label_summary(
     spec: LabelSpec, counts: dict[str, Counter], values: dict[str, list[float]], classes: list[str]
 ) -> dict:
-    summary: dict = {"name": spec.name, "task": spec.task}
+    summary: dict = {"name": spec.name, "task": spec.task, "unit": spec.unit}
     if spec.task == "regression":
         summary["values"] = {
             s: (
@@ -467,28 +467,28 @@ def _finish(config, result: Result, counts, values, seen_values, unseen, classes
         raise InputDataError(f"{source}: no data rows (a header only)")
     if result.rows_without_label == result.rows_read:
         raise InputDataError(
-            f"{source}: label column '{spec.name}' is empty in every one of the {result.rows_read} rows"
+            f"{source}: label column '{spec.name}' is empty in every one of the {result.rows_read:,} rows"
         )
     if spec.ratio and result.undefined_ratio_rows == result.rows_read:
         raise InputDataError(
             f"{source}: label '{spec.name}' is undefined in every row: "
             f"'{spec.ratio.denominator}' or '{spec.ratio.numerator}' is empty, zero or negative "
-            f"in all {result.rows_read} rows"
+            f"in all {result.rows_read:,} rows"
         )
     if result.rows_without_label:
-        message = f"{result.rows_without_label} of {result.rows_read} rows have no '{spec.name}' value"
+        message = f"{result.rows_without_label:,} of {result.rows_read:,} rows have no '{spec.name}' value"
         if spec.missing == "error":
             raise InputDataError(f"{source}: {message} (label.missing: error)")
         result.warnings.append(message + ": left out (label.missing: drop)")
     if unseen:
         result.unseen_class_rows = sum(unseen.values())
         result.warnings.append(
-            f"{result.unseen_class_rows} rows have a '{spec.name}' class the train split does not "
+            f"{result.unseen_class_rows:,} rows have a '{spec.name}' class the train split does not "
             f"have, left out: {dict(unseen.most_common(10))}"
         )
     if result.duplicate_rows:
         result.warnings.append(
-            f"{result.duplicate_rows} of {result.rows_read} rows are exact duplicates of an earlier row"
+            f"{result.duplicate_rows:,} of {result.rows_read:,} rows are exact duplicates of an earlier row"
             + (
                 " and were left out (data.drop_duplicates)"
                 if result.duplicates_dropped
@@ -498,7 +498,7 @@ def _finish(config, result: Result, counts, values, seen_values, unseen, classes
     if spec.ratio and result.undefined_ratio_rows:
         policy = "labelled 0" if spec.ratio.undefined == "negative" else "left out"
         result.warnings.append(
-            f"{result.undefined_ratio_rows} rows have an undefined {spec.ratio.numerator}/"
+            f"{result.undefined_ratio_rows:,} rows have an undefined {spec.ratio.numerator}/"
             f"{spec.ratio.denominator} ratio: {policy} (label.ratio.undefined)"
         )
     total = sum(result.split_counts.values())
