@@ -124,6 +124,7 @@ def test_multiclass_fairness_gate_compares_one_class_between_groups(penguins_cha
     _, blessing = penguins_eval
     gate = blessing.fairness_check
     assert gate.feature == "sex" and gate.metric == "false_negative_rate@0.5[Adelie]"
+    assert (gate.class_name, gate.threshold, gate.when_unmeasurable) == ("Adelie", 0.5, "fail")
     labels, probabilities, _, examples = eval_split(penguins_chain, "species", "probabilities")
     sex = np.array([e["sex"].bytes_list.value[0].decode() if "sex" in e else "" for e in examples])
     for group in gate.groups:
@@ -177,7 +178,7 @@ def test_regression_metrics_agree_with_scikit_learn(mpg_chain, mpg_eval):
 def test_regression_gate_on_the_error_gap_between_groups(mpg_chain, mpg_eval):
     root, blessing = mpg_eval
     gate = blessing.fairness_check
-    assert gate.feature == "Origin" and gate.metric == "mean_absolute_error"
+    assert gate.feature == "Origin" and gate.metric == "mean_absolute_error" and gate.threshold is None
     labels, predictions, _, examples = eval_split(mpg_chain, "Miles_per_Gallon", "predictions")
     origin = np.array([e["Origin"].bytes_list.value[0].decode() for e in examples])
     errors = {g: mean_absolute_error(labels[origin == g], predictions[origin == g]) for g in set(origin)}

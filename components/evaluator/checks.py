@@ -123,33 +123,33 @@ def judge_fairness(config: PipelineConfig, metrics: EvalMetrics) -> FairnessChec
         )
     groups.sort(key=lambda g: g.group)
     counted = [g for g in groups if g.counted]
-    shown = key.split("/", 1)[1] if "/" in key else key
+    common = dict(
+        feature=gate.feature,
+        metric=key.split("/", 1)[1] if "/" in key else key,
+        max_gap=gate.max_gap,
+        min_examples=gate.min_examples,
+        groups=groups,
+        when_unmeasurable=gate.when_unmeasurable,
+        threshold=None if config.label.task == "regression" else gate.threshold,
+        class_name=gate.class_name,
+    )
     if len(counted) < 2:
         # Nothing to compare: a gate that measured nothing must not pass silently.
         return FairnessCheck(
-            gate.feature,
-            shown,
-            gate.max_gap,
-            gate.min_examples,
-            groups,
-            None,
-            None,
-            None,
+            **common,
+            gap=None,
+            largest=None,
+            smallest=None,
             passed=bool(groups) and gate.when_unmeasurable == "pass",
             measured=False,
         )
     hi, lo = max(counted, key=lambda g: g.value), min(counted, key=lambda g: g.value)
-    gap = hi.value - lo.value
     return FairnessCheck(
-        gate.feature,
-        shown,
-        gate.max_gap,
-        gate.min_examples,
-        groups,
-        gap,
-        hi.group,
-        lo.group,
-        passed=gap <= gate.max_gap,
+        **common,
+        gap=hi.value - lo.value,
+        largest=hi.group,
+        smallest=lo.group,
+        passed=hi.value - lo.value <= gate.max_gap,
     )
 
 
@@ -161,8 +161,9 @@ def fairness_reason(check: FairnessCheck) -> str | None:
         return f"fairness gate: no {check.feature} groups in the eval data"
     if not check.measured:
         counted = sum(g.counted for g in check.groups)
+        have = "has" if counted == 1 else "have"
         return (
-            f"fairness gate: nothing to measure: {counted} of {len(check.groups)} {check.feature} groups have "
+            f"fairness gate: nothing to measure: {counted} of {len(check.groups)} {check.feature} groups {have} "
             f">= {check.min_examples} examples and a defined {check.metric}; two are needed "
             "(fairness_gate.when_unmeasurable: pass would bless without it)"
         )
