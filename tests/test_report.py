@@ -594,7 +594,7 @@ def test_regression_report_opens_and_has_its_section(mpg_run, tmp_path):
 
 def test_regression_errors_in_label_units(mpg_run):
     b, page = mpg_run.blessing, mpg_run.html
-    overall, unit = b["overall_metrics"], b["label"]["name"]
+    overall, unit = b["overall_metrics"], b["label"].get("unit") or b["label"]["name"]
     rows = {r[0]: r[1] for r in table_rows(page, "overall")}
     assert rows[f"MAE ({unit})"] == fmt(overall["mean_absolute_error"], "unit")
     assert rows[f"RMSE ({unit})"] == fmt(overall["root_mean_squared_error"], "unit")
@@ -619,7 +619,7 @@ def test_regression_errors_in_label_units(mpg_run):
 
 def test_regression_error_by_group_charts_share_one_axis_from_0(mpg_run):
     b, page = mpg_run.blessing, mpg_run.html
-    gate, unit = b["fairness_check"], b["label"]["name"]
+    gate, unit = b["fairness_check"], b["label"].get("unit") or b["label"]["name"]
     assert gate["feature"] == "Origin" and gate["metric"] == "mean_absolute_error" and gate["measured"]
     charts = chart_ids(page, "chart-mean-absolute-error-")
     assert charts[0] == "chart-mean-absolute-error-origin"  # the gate's chart first
@@ -712,7 +712,7 @@ def test_report_site_indexes_runs_of_every_task_and_serves(first_run, baseline_r
         f"accuracy {fmt(penguins['accuracy'])} recall (macro) {fmt(penguins['macro_recall'])}"
     )
     mpg = mpg_run.blessing
-    unit = mpg["label"]["name"]
+    unit = mpg["label"].get("unit") or mpg["label"]["name"]
     assert rows["auto-mpg-2026-11-22-12-00-00-000004"][3] == (
         f"MAE ({unit}) {fmt(mpg['overall_metrics']['mean_absolute_error'], 'unit')} "
         f"RMSE ({unit}) {fmt(mpg['overall_metrics']['root_mean_squared_error'], 'unit')}"
