@@ -48,6 +48,8 @@ ANOMALIES_MARKDOWN = "anomalies.md"
 # from ExampleGen (task, classes in id order) for the Trainer.
 MODULE_DIR = "module"
 LABEL_INFO = "label.json"
+# What the user's preprocessing_fn and run_fn are told (the same dict for both).
+CUSTOM_CONFIG = "custom_config.json"
 
 # Model (Trainer): the SavedModel; ModelRun: TensorBoard logs and the training summary.
 SERVING_DIR = "Format-Serving"

@@ -42,7 +42,7 @@ class DataSource(_Strict):
         # A file's own extension wins (a --data-source override may change the format).
         if path.endswith((".parquet", ".pq")):
             return "parquet"
-        if path.endswith((".csv", ".csv.gz", ".tsv.gz")):
+        if path.endswith((".csv", ".csv.gz")):
             return "csv"
         return "csv" if self.format == "auto" else self.format
 
@@ -74,6 +74,13 @@ class LabelSpec(_Strict):
     positive_above: float | None = None
     # multiclass: the classes in a fixed order; default: the train split's values, sorted.
     classes: list[str] = []
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _classes_as_text(cls, value):
+        # Integer classes ([0, 1, 2]) are compared as the column's text.
+        return [str(v) for v in value] if isinstance(value, list) else value
+
     # binary: derived from two numeric columns instead of read from one.
     ratio: RatioLabel | None = None
     # Rows without a label value: left out, counted and reported ("drop"), or an error.
@@ -236,6 +243,7 @@ class ChangeThreshold(_Strict):
     with lower_is_better it must be <= absolute. Applies only when the registry holds a
     blessed baseline."""
 
+    # In a PipelineConfig the default is the metric's own direction (AUC higher, MeanAbsoluteError lower).
     direction: Literal["higher_is_better", "lower_is_better"] = "higher_is_better"
     absolute: float
 
@@ -402,6 +410,30 @@ class PipelineConfig(_Strict):
             value = [{"name": v} if isinstance(v, str) else v for v in value]
             return [v | {"transform": "none"} if isinstance(v, dict) and "transform" not in v else v for v in value]
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _change_directions(cls, data):
+        """A change threshold's direction is the metric's; one that contradicts it is an error
+        (a model whose error grew would be blessed)."""
+        try:
+            task = data.get("label", {}).get("task", "binary")
+            changes = data.get("evaluation", {}).get("change_thresholds") or {}
+            known = known_metrics(task)
+        except (AttributeError, KeyError):
+            return data  # the field validators will say what is wrong
+        filled = {}
+        for name, bounds in changes.items():
+            if isinstance(bounds, dict) and name in known:
+                natural = "higher_is_better" if known[name].higher_is_better else "lower_is_better"
+                given = bounds.get("direction", natural)
+                if given != natural:
+                    raise ValueError(f"evaluation.change_thresholds.{name}.direction: {name} is {natural}, got {given}")
+                bounds = bounds | {"direction": natural}
+            filled[name] = bounds
+        if changes:
+            data = data | {"evaluation": data["evaluation"] | {"change_thresholds": filled}}
+        return data
 
     @model_validator(mode="after")
     def _cross_checks(self) -> PipelineConfig:

@@ -506,3 +506,17 @@ def test_cli_reports_missing_and_malformed_files(tmp_path):
     broken.write_text("pipeline_name: [unclosed\n")
     result = invoke("validate-config", "--config", str(broken))
     assert result.exit_code == 2 and "not valid YAML" in result.output
+
+
+def test_a_change_threshold_takes_its_metrics_direction():
+    data = yaml.safe_load((EXAMPLES / "auto_mpg" / "config.yaml").read_text())
+    data["evaluation"]["change_thresholds"] = {"MeanAbsoluteError": {"absolute": 0.25}}
+    change = parse_config(data).evaluation.change_thresholds["MeanAbsoluteError"]
+    assert change.direction == "lower_is_better"  # an error that grew must not pass
+    data["evaluation"]["change_thresholds"]["MeanAbsoluteError"]["direction"] = "higher_is_better"
+    with pytest.raises(
+        ConfigError,
+        match="evaluation.change_thresholds.MeanAbsoluteError.direction: "
+        "MeanAbsoluteError is lower_is_better, got higher_is_better",
+    ):
+        parse_config(data)

@@ -171,3 +171,19 @@ def test_distinct_values_that_jump_against_the_baseline_are_reported(tmp_path):
     # The same data against itself: nothing to report.
     (tmp_path / "same").mkdir()
     assert validate_csv(tmp_path / "same", rows, registry=tmp_path / "registry") == []
+
+
+def test_an_inferred_schema_checks_types_and_columns_not_domains(chain, tmp_path):
+    """With no curated schema, the eval split's new companies and a column only train has are
+    not errors; text in a numeric column still is (the schema inferred from such data says
+    BYTES where the config asks for a number)."""
+    config = taxi_config(tmp_path, validation={"schema_path": ""})
+    gen_schema(config, chain.statistics, tmp_path / "schema")
+    schema = load_schema(str(tmp_path / "schema"))
+    assert not schema.string_domain and all(not f.HasField("domain") for f in schema.feature)
+    assert validate(config, chain.statistics, tmp_path / "schema", tmp_path).anomalies == []
+    rows = read_taxi(1500)
+    rows.loc[[3, 700], "trip_miles"] = "twelve"
+    (tmp_path / "bad").mkdir()
+    with pytest.raises(SchemaError, match="'trip_miles' is BYTES but transform 'zscore' needs a number"):
+        statistics_of(config, tmp_path / "bad", rows)

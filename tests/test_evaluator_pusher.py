@@ -11,7 +11,7 @@ import tensorflow as tf
 import tensorflow_model_analysis as tfma
 from sklearn.metrics import roc_auc_score
 
-from components.pusher import executor as pusher
+from components.common.io import file_sha256
 from contracts.artifacts import is_blessed
 from contracts.config import Threshold
 from contracts.registry import TRAINING_STATS, complete_versions, latest_version, model_base
@@ -106,7 +106,7 @@ def test_blessed_model_is_pushed_with_metadata(chain, evaluated, tmp_path):
     meta = json.loads((base / str(first.version) / "model_metadata.json").read_text())
     assert meta["metrics"]["auc"] == pytest.approx(blessing.overall_metrics["auc"])
     assert meta["git_commit"] == "abc123" and meta["config_sha256"] == chain.config.fingerprint()
-    assert meta["schema_sha256"] == pusher.file_sha256(str(chain.schema / "schema.pbtxt"))
+    assert meta["schema_sha256"] == file_sha256(str(chain.schema / "schema.pbtxt"))
     assert meta["data_source"] == str(chain.csv) and meta["version"] == first.version
     assert meta["task"] == "binary" and meta["label"]["class_counts"]["train"]["positive"] > 0
     # The train split's statistics travel with the model (later runs compare against them).

@@ -330,3 +330,79 @@ def test_duplicate_rows_are_counted_and_can_be_dropped(tmp_path):
     assert any("exact duplicates" in w and "data.drop_duplicates" in w for w in kept.warnings)
     dropped = gen(taxi_config(tmp_path, data={"drop_duplicates": True}), tmp_path / "dropped", tmp_path / "tripled.csv")
     assert dropped.duplicates_dropped == 1500 - unique and sum(dropped.split_counts.values()) == unique
+
+
+def test_positive_values_must_fit_the_column(tmp_path):
+    frame = pd.DataFrame({"released": [1, 0] * 30, "age": range(60)})
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    with pytest.raises(example_gen.InputDataError, match="label.positive: 'Yes' cannot be a value of the INT column"):
+        gen(text_label_config(tmp_path), tmp_path / "a")
+    with pytest.raises(example_gen.InputDataError, match="label.positive: 1.5 cannot be a value of the INT column"):
+        gen(text_label_config(tmp_path, positive=[1.5]), tmp_path / "b")
+    result = gen(text_label_config(tmp_path, positive=[True]), tmp_path / "c")  # YAML true on a 0/1 column
+    assert sum(result.label["class_counts"]["train"].values()) + sum(result.label["class_counts"]["eval"].values())
+    assert result.label["class_counts"]["train"]["positive"] > 0
+    pd.DataFrame({"released": ["true", "false"] * 30, "age": range(60)}).to_csv(tmp_path / "data.csv", index=False)
+    result = gen(text_label_config(tmp_path, positive=[True]), tmp_path / "d")  # ... and on a text column
+    assert result.label["class_counts"]["train"]["positive"] > 0
+
+
+def test_numeric_classes_in_numeric_order_and_the_gate_class_must_exist(tmp_path):
+    from contracts.config import parse_config
+
+    frame = pd.DataFrame({"grade": [i % 12 for i in range(600)], "x": range(600)})
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    base = {
+        "pipeline_name": "p",
+        "model_name": "m",
+        "data": {"source": str(tmp_path / "data.csv")},
+        "label": {"name": "grade", "task": "multiclass"},
+        "features": [{"name": "x", "transform": "zscore"}],
+        "push": {"registry": "r"},
+    }
+    result = gen(parse_config(base), tmp_path / "ex")
+    assert result.label["classes"] == [str(i) for i in range(12)]  # 10 and 11 after 9, not after 1
+    gate = {"feature": "x", "metric": "recall", "class_name": "twelve", "max_gap": 0.1}
+    with pytest.raises(
+        example_gen.InputDataError,
+        match=r"evaluation.fairness_gate.class_name 'twelve' is not a "
+        r"class of label 'grade'; the classes are \['0', '1'",
+    ):
+        gen(parse_config(base | {"evaluation": {"fairness_gate": gate}}), tmp_path / "ex2")
+
+
+def test_parquet_float32_and_nullable_int64_hash_like_csv(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    big = 2**53 + 1  # not representable as float64: it must not pass through one
+    table = pa.table(
+        {
+            "id": pa.array([big + i if i % 7 else None for i in range(300)], pa.int64()),
+            "share": pa.array([i / 10 for i in range(300)], pa.float32()),
+            "released": pa.array(["Yes", "No", "No"] * 100),
+        }
+    )
+    pq.write_table(table, tmp_path / "data.parquet")
+    import pyarrow.csv
+
+    pyarrow.csv.write_csv(table, tmp_path / "data.csv")  # exact ints, float32 as its shortest text
+    from contracts.config import parse_config
+
+    def config(source):
+        return parse_config(
+            {
+                "pipeline_name": "p",
+                "model_name": "m",
+                "data": {"source": str(source)},
+                "label": {"name": "released", "task": "binary", "positive": ["Yes"]},
+                "features": [{"name": "share", "transform": "zscore"}],
+                "push": {"registry": "r"},
+            }
+        )
+
+    a = gen(config(tmp_path / "data.csv"), tmp_path / "csv")
+    b = gen(config(tmp_path / "data.parquet"), tmp_path / "pq")
+    assert a.split_counts == b.split_counts and digest(tmp_path / "csv") == digest(tmp_path / "pq")
+    ids = {value(ex, "id") for s in ("train", "eval") for ex in read_examples(tmp_path / "pq", s)} - {None}
+    assert big + 1 in ids

@@ -38,7 +38,8 @@ def test_import_contracts_are_kept():
 
 # ------------------------------------------------------------------ no sample dataset in the tool
 
-SAMPLE = "taxi"
+# Words only one example's data would bring into the code: its subject, label and model.
+SAMPLE_WORDS = ("taxi", "tipper", "penguin", "species", "adelie", "miles_per_gallon", "auto_mpg")
 # The tool: what gets installed, built, deployed and run for any dataset.
 TOOL = [
     "contracts",
@@ -93,7 +94,9 @@ def test_the_tool_does_not_mention_the_sample_dataset():
         except UnicodeDecodeError:
             continue
         for number, line in enumerate(lines, 1):
-            if SAMPLE in reference.sub("", line).lower():
+            # Docs may show an example's request; code and build files name no dataset at all.
+            words = SAMPLE_WORDS if not rel.endswith(".md") else SAMPLE_WORDS[:1]
+            if any(word in reference.sub("", line).lower() for word in words):
                 offending.append(f"{rel}:{number}: {line.strip()[:160]}")
     assert not offending, f"{len(offending)} line(s) of the tool mention the sample dataset:\n" + "\n".join(offending)
 

@@ -5,6 +5,7 @@ the Evaluator and the predictor read; a broken module fails naming the field and
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -99,3 +100,17 @@ def test_user_code_config_is_checked(tmp_path):
         }
     )
     assert [f.transform for f in config.features] == ["none", "zscore"]
+
+
+def test_module_file_on_an_object_store_is_loaded(tmp_path):
+    """gs:// goes through tf.io.gfile; TensorFlow's in-memory ram:// file system takes the
+    same path here (no GCS from this machine)."""
+    path = f"ram://user-code-{os.getpid()}/features.py"
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write("def preprocessing_fn(inputs):\n    return {'x': inputs['x'] * 2}\n")
+    fn = load_function(UserCode(module_file=path, preprocessing_fn="preprocessing_fn"), "preprocessing_fn")
+    assert fn({"x": 21}) == {"x": 42}
+    from components.common.user_code import copy_module_file
+
+    copy = copy_module_file(UserCode(module_file=path, preprocessing_fn="preprocessing_fn"), str(tmp_path))
+    assert open(copy).read().startswith("def preprocessing_fn")

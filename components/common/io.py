@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -70,6 +71,11 @@ def read_json(path: str) -> object:
 def write_text(path: str, text: str) -> None:
     with tf.io.gfile.GFile(path, "w") as f:
         f.write(text)
+
+
+def file_sha256(path: str) -> str:
+    with tf.io.gfile.GFile(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
 
 
 def read_text(path: str) -> str:

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import importlib.util
 import inspect
 import os
 import sys
+import types
 from collections.abc import Callable
 
 import tensorflow as tf
@@ -48,11 +48,12 @@ def _import_file(path: str):
     name = f"user_module_{hashlib.sha256(source).hexdigest()[:12]}"
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
+    # Executed from the bytes read through tf.io.gfile: the same for a local path and gs://.
+    module = types.ModuleType(name)
+    module.__file__ = path
     sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
+        exec(compile(source, path, "exec"), module.__dict__)  # noqa: S102 (running the user's module is the point)
     except Exception as err:
         del sys.modules[name]
         raise UserCodeError(f"user_code.module_file {path}: cannot import it: {type(err).__name__}: {err}") from err
@@ -78,8 +79,3 @@ def load_function(code: UserCode, field: str, module_path: str | None = None) ->
         defined = sorted(n for n, v in vars(module).items() if inspect.isfunction(v) and not n.startswith("_"))
         raise UserCodeError(f"user_code.{field}: {where} has no function '{attr}' (it defines {defined})")
     return fn
-
-
-def file_sha256(path: str) -> str:
-    with tf.io.gfile.GFile(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()

@@ -110,8 +110,11 @@ class Blessing(ExecutorResult):
         return BLESSED if self.blessed else NOT_BLESSED
 
 
-def _comparable(baseline: RegistryVersion, label: dict) -> str | None:
+def _comparable(baseline: RegistryVersion, config: PipelineConfig, label: dict) -> str | None:
     """Why a baseline cannot be compared with this candidate, or None."""
+    spec = baseline.metadata.get("label_spec")
+    if spec and spec != config.label.model_dump(mode="json", exclude={"unit", "missing"}):
+        return f"its label was defined otherwise ({spec})"
     theirs = baseline.metadata.get("label") or {}
     if theirs.get("task", label["task"]) != label["task"]:
         return f"it is a {theirs['task']} model"
@@ -130,7 +133,7 @@ def resolve_baseline(config: PipelineConfig, registry: str, label: dict, notes: 
         return None
     if not tf.io.gfile.exists(os.path.join(found.path, "saved_model.pb")):
         raise FileNotFoundError(f"registry version {found.path} has model_metadata.json but no saved_model.pb")
-    why = _comparable(found, label)
+    why = _comparable(found, config, label)
     if why:
         notes.append(f"baseline version {found.version} not compared: {why}; change thresholds not applied")
         return None
@@ -252,6 +255,9 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Blessing:
 
 def write_blessing(blessing_dir: str, blessing: Blessing) -> None:
     tf.io.gfile.makedirs(blessing_dir)
+    for marker in (BLESSED, NOT_BLESSED):  # a retried step may find an earlier attempt's decision
+        if tf.io.gfile.exists(os.path.join(blessing_dir, marker)):
+            tf.io.gfile.remove(os.path.join(blessing_dir, marker))
     with tf.io.gfile.GFile(os.path.join(blessing_dir, blessing.decision), "w") as f:
         f.write("")  # GFile creates nothing until written to
     write_json(os.path.join(blessing_dir, BLESSING_JSON), asdict(blessing) | {"decision": blessing.decision})

@@ -76,7 +76,7 @@ def _sniff(path: str) -> bytes:
         return f.read(4)
 
 
-def _read_chunks(path: str, fmt: str, missing_values: list[str], columns: list[str] | None = None):
+def _read_chunks(path: str, fmt: str, missing_values: list[str]):
     """DataFrames of strings ('' for missing) for CSV, typed frames for Parquet."""
     head = _sniff(path)
     if fmt == "parquet":
@@ -87,8 +87,9 @@ def _read_chunks(path: str, fmt: str, missing_values: list[str], columns: list[s
                 table = pq.ParquetFile(f)
             except Exception as err:  # pyarrow raises several types for a bad file
                 raise InputDataError(f"{path}: not a readable Parquet file: {err}") from None
-            for batch in table.iter_batches(batch_size=CHUNK_ROWS, columns=columns):
-                yield batch.to_pandas()
+            for batch in table.iter_batches(batch_size=CHUNK_ROWS):
+                # Nullable integers stay exact Python ints (pandas would make them float64).
+                yield batch.to_pandas(integer_object_nulls=True)
         return
     if head == _PARQUET_MAGIC:
         raise InputDataError(f"{path}: a Parquet file, read as CSV; set data.format: parquet (or name it .parquet)")
@@ -101,7 +102,6 @@ def _read_chunks(path: str, fmt: str, missing_values: list[str], columns: list[s
                 keep_default_na=False,
                 na_values=missing_values or None,
                 chunksize=CHUNK_ROWS,
-                usecols=columns,
                 encoding="utf-8",
             )
             for chunk in reader:
@@ -114,8 +114,6 @@ def _read_chunks(path: str, fmt: str, missing_values: list[str], columns: list[s
             ) from None
         except pd.errors.ParserError as err:
             raise InputDataError(f"{path}: not a readable CSV file: {err}") from None
-        except ValueError as err:  # usecols names a column the file lacks
-            raise InputDataError(f"{path}: {err}") from None
 
 
 def _text_type(values: pd.Series) -> str:
@@ -185,14 +183,15 @@ def _is_missing(value) -> bool:
 
 
 def _canonical(value, kind: str) -> str:
-    """One text form per value whatever the file format: CSV '5' and Parquet 5.0 (an int
-    column with nulls, as pandas reads it) both hash as '5'."""
+    """One text form per value whatever the file format: CSV '5' and Parquet 5 both hash as
+    '5'; a number at float32 precision, as tf.Example stores it, so CSV '0.1' and a Parquet
+    float32 0.1 are both '0.1'."""
     if _is_missing(value):
         return ""
     if kind == INT:
         return str(_as_int(value))
     if kind == FLOAT:
-        return repr(float(value))
+        return np.format_float_positional(np.float32(value), unique=True, trim="-")
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
@@ -225,6 +224,25 @@ class LabelValues:
     text: list[str]  # the label's source value as text (multiclass: the class)
 
 
+def positive_texts(spec: LabelSpec, kind: str) -> set[str]:
+    """label.positive as the label column's text: a value the column cannot hold is an error
+    (a positive that can never match would label every row negative)."""
+    found = set()
+    for value in spec.positive:
+        if isinstance(value, bool):  # YAML true: a text column says "true"/"True", a number column 1
+            found |= {"1"} if kind != BYTES else {"true", "True", "TRUE"}
+            continue
+        try:
+            if kind == INT and float(value) != int(float(value)):
+                raise ValueError
+            found.add(_canonical(value, kind))
+        except (TypeError, ValueError):
+            raise InputDataError(
+                f"label.positive: {value!r} cannot be a value of the {kind} column '{spec.name}'"
+            ) from None
+    return found
+
+
 def read_label(
     chunk: pd.DataFrame, spec: LabelSpec, kind: str, path: str, classes: dict[str, int] | None = None
 ) -> LabelValues:
@@ -249,7 +267,7 @@ def read_label(
         with np.errstate(invalid="ignore"):
             return LabelValues((numbers > spec.positive_above).astype(np.int64), missing, none, text)
     if spec.task == "binary":
-        positive = {_canonical(p, kind) for p in spec.positive}
+        positive = positive_texts(spec, kind)
         return LabelValues(np.array([t in positive for t in text], dtype=np.int64), missing, none, text)
     ids = classes or {}
     return LabelValues(np.array([ids.get(t, -1) for t in text], dtype=np.int64), missing, none, text)
@@ -379,7 +397,8 @@ def _train_classes(files, fmt, config: PipelineConfig, column_types) -> list[str
                 for t, w in zip((_canonical(v, kind) for v in chunk[spec.name]), which, strict=True)
                 if w == train and t
             )
-    return sorted(found)
+    # Numbers in numeric order (class 10 after class 9), text alphabetically.
+    return sorted(found, key=float) if column_types[spec.name] in (INT, FLOAT) else sorted(found)
 
 
 def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
@@ -390,6 +409,8 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
     with step("ExampleGen: inferring column types"):
         column_types = infer_column_types(files, fmt, config.data.missing_values)
     check_columns(config, column_types, files[0])
+    if config.label.positive is not None:
+        positive_texts(config.label, column_types[config.label.name])  # fails before any row is written
     spec = config.label
     source_kind = column_types.get(spec.name, INT)
     key_cols = config.split.hash_key or list(column_types)  # before the label column is added
@@ -510,6 +531,12 @@ def _finish(config, result: Result, counts, values, seen_values, unseen, classes
             f"split(s) {empty} got no rows from {source}: too little data for the ratios in split.splits"
         )
     result.label = _label_summary(spec, counts, values, classes)
+    gate = config.evaluation.fairness_gate
+    if gate and gate.class_name and gate.class_name not in classes:
+        raise InputDataError(
+            f"evaluation.fairness_gate.class_name '{gate.class_name}' is not a class of label "
+            f"'{spec.name}'; the classes are {classes}"
+        )
     check_label(spec, result.label, seen_values, source)
     for warning in result.warnings:
         log.warning("ExampleGen: %s", warning)

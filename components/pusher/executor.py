@@ -18,7 +18,6 @@ written; that is the limit of atomicity on an object store.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import os
 import shutil
 import time
@@ -27,7 +26,7 @@ from dataclasses import asdict, dataclass
 
 import tensorflow as tf
 
-from components.common.io import log, read_json, write_json
+from components.common.io import file_sha256, log, read_json, write_json
 from contracts.artifacts import BLESSING_JSON, PUSH_RESULT, SCHEMA_FILE, is_blessed, serving_model_dir, stats_path
 from contracts.config import PipelineConfig
 from contracts.executor import ExecutorResult
@@ -95,11 +94,6 @@ def deploy_to_kserve(config: PipelineConfig, destination: str, version: int) -> 
         destination,
     )
     return asdict(result)
-
-
-def file_sha256(path: str) -> str:
-    with tf.io.gfile.GFile(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
 
 
 def _next_version(base: str) -> int:
@@ -194,6 +188,8 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> PushResult:
             "pushed_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "task": config.label.task,
             "label": blessing.get("label"),
+            # What the label means: a later candidate is compared with this model only if it is the same.
+            "label_spec": config.label.model_dump(mode="json", exclude={"unit", "missing"}),
             "metrics": blessing["overall_metrics"],
             "checks": blessing["checks"],
             "change_checks": blessing.get("change_checks", []),

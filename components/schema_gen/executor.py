@@ -58,6 +58,20 @@ def check_schema_covers_config(schema: schema_pb2.Schema, config: PipelineConfig
             )
 
 
+def relax_inferred(schema: schema_pb2.Schema, config: PipelineConfig) -> schema_pb2.Schema:
+    """An inferred schema keeps what one training split can tell: each column's type, and that
+    the columns the model and the label read are there. TFDV's inferred string domains and
+    presence fractions would fail the eval split (or tomorrow's data) on any category or gap
+    the training split happened not to show; a curated schema states those on purpose."""
+    needed = set(config.feature_names) | {config.label.name}
+    for feature in schema.feature:
+        feature.ClearField("domain")
+        feature.presence.ClearField("min_fraction")
+        feature.presence.min_count = 1 if feature.name in needed else 0
+    del schema.string_domain[:]
+    return schema
+
+
 def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
     if config.validation.schema_path:
         origin = config.validation.schema_path
@@ -65,8 +79,10 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
         log.info("SchemaGen: using the curated schema %s", origin)
     else:
         origin = "inferred"
-        schema = tfdv.infer_schema(load_split_stats(inputs.statistics, "train"), infer_feature_shape=False)
-        log.info("SchemaGen: inferred a schema from the train split's statistics")
+        schema = relax_inferred(
+            tfdv.infer_schema(load_split_stats(inputs.statistics, "train"), infer_feature_shape=False), config
+        )
+        log.info("SchemaGen: inferred a schema from the train split's statistics (types and required columns)")
     check_schema_covers_config(schema, config, origin)
     os.makedirs(outputs.schema, exist_ok=True)
     tfdv.write_schema_text(schema, schema_path(outputs.schema))

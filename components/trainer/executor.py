@@ -25,7 +25,7 @@ from components.common.io import log, read_json, step, write_json
 from components.common.user_code import load_function, module_copy
 from components.trainer.export import as_model_inputs, check_exported_model, export_serving_model
 from components.trainer.model import build_model, inputs_from_config, inputs_from_schema
-from contracts.artifacts import LABEL_INFO, TRAIN_RESULT, examples_pattern, serving_model_dir
+from contracts.artifacts import CUSTOM_CONFIG, LABEL_INFO, TRAIN_RESULT, examples_pattern, serving_model_dir
 from contracts.config import PipelineConfig
 from contracts.executor import ExecutorResult
 
@@ -227,11 +227,7 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
         serving_model_dir=serving_model_dir(outputs.model),
         model_run_dir=outputs.model_run,
         schema_file=os.path.join(inputs.transform_graph, tft.TFTransformOutput.RAW_METADATA_DIR, "schema.pbtxt"),
-        custom_config={
-            "label": label,
-            "features": [f.model_dump(mode="json") for f in config.features],
-            "model": config.model.model_dump(mode="json"),
-        },
+        custom_config=read_json(os.path.join(inputs.transform_graph, CUSTOM_CONFIG)),
         label_key=config.label.name,
         task=config.label.task,
         classes=label.get("classes", []) if config.label.task == "multiclass" else [],
@@ -245,10 +241,10 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
         user_run_fn = load_function(code, "run_fn", module_copy(inputs.transform_graph))
         with step(f"Trainer: the user's run_fn {code.run_fn}"):
             user_run_fn(fn_args)
+        check_exported_model(fn_args.serving_model_dir, config.label.task)
     else:
         generated_run_fn(config, fn_args)
     seconds = fn_args.report.get("seconds", time.perf_counter() - start)
-    check_exported_model(fn_args.serving_model_dir, config.label.task)
     seen = (
         steps_per_epoch * fn_args.report.get("batch", config.model.batch_size) * epochs
         if steps_per_epoch

@@ -89,9 +89,17 @@ def check_exported_model(export_dir: str, task: str) -> None:
             raise ValueError(
                 f"the SavedModel in {export_dir} has no '{name}' signature (has {sorted(loaded.signatures)}); {hint}"
             )
-    outputs = loaded.signatures[SERVING_DEFAULT].structured_outputs
-    if PREDICTION_KEY[task] not in outputs:
-        raise ValueError(
-            f"'{SERVING_DEFAULT}' returns {sorted(outputs)}; a {task} model must return "
-            f"'{PREDICTION_KEY[task]}'; {hint}"
-        )
+    # What each task's consumers read: the score (rank 1, or [batch, classes]) and the class names.
+    required = {PREDICTION_KEY[task]: (tf.float32, 2 if task == "multiclass" else 1)}
+    if task == "multiclass":
+        required[CLASSES] = (tf.string, 2)
+    for name in (SERVING_DEFAULT, SERVING_RAW):
+        outputs = loaded.signatures[name].structured_outputs
+        for key, (dtype, rank) in required.items():
+            spec = outputs.get(key)
+            if spec is None or spec.dtype != dtype or spec.shape.rank != rank:
+                found = {k: f"{v.dtype.name} rank {v.shape.rank}" for k, v in outputs.items()}
+                raise ValueError(
+                    f"'{name}' returns {found}; a {task} model must return '{key}' as {dtype.name} of "
+                    f"rank {rank}; {hint}"
+                )

@@ -27,10 +27,10 @@ from tfx_bsl.coders import example_coder
 from tfx_bsl.public import tfxio
 
 from components.common.beam import pipeline
-from components.common.io import log, read_json, step, write_json
+from components.common.io import file_sha256, log, read_json, step, write_json
 from components.common.readers import load_schema
-from components.common.user_code import copy_module_file, file_sha256, load_function
-from contracts.artifacts import EXAMPLE_GEN_SUMMARY, LABEL_INFO, examples_pattern, split_dir
+from components.common.user_code import copy_module_file, load_function
+from contracts.artifacts import CUSTOM_CONFIG, EXAMPLE_GEN_SUMMARY, LABEL_INFO, examples_pattern, split_dir
 from contracts.config import Bucketize, Hashing, PipelineConfig, Vocabulary, ZScore
 from contracts.executor import ExecutorResult
 from contracts.signatures import transformed_name
@@ -102,21 +102,21 @@ def generated_preprocessing_fn(config: PipelineConfig, schema: schema_pb2.Schema
     return preprocessing_fn
 
 
-def custom_config(config: PipelineConfig) -> dict:
-    """What a user's preprocessing_fn(inputs, custom_config) and run_fn(fn_args) get to know."""
+def custom_config(config: PipelineConfig, label: dict) -> dict:
+    """What a user's preprocessing_fn(inputs, custom_config) and run_fn(fn_args) get to know:
+    the label as configured and as ExampleGen found it (classes, counts), features, model."""
     return {
-        "label": config.label.model_dump(mode="json", exclude_none=True),
+        "label": config.label.model_dump(mode="json", exclude_none=True) | label,
         "features": [f.model_dump(mode="json") for f in config.features],
         "model": config.model.model_dump(mode="json"),
     }
 
 
-def with_label(preprocessing_fn, config: PipelineConfig, schema: schema_pb2.Schema):
+def with_label(preprocessing_fn, config: PipelineConfig, schema: schema_pb2.Schema, extra: dict):
     """Calls preprocessing_fn(inputs) or preprocessing_fn(inputs, custom_config) and passes the
     label through (dense, [batch]) unless it outputs one itself."""
     label, dtypes = config.label.name, schema_dtypes(schema)
     takes_config = len(inspect.signature(preprocessing_fn).parameters) >= 2
-    extra = custom_config(config)
 
     def wrapped(inputs):
         outputs = dict(preprocessing_fn(inputs, extra) if takes_config else preprocessing_fn(inputs))
@@ -158,7 +158,9 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
         )
     else:
         user_fn = generated_preprocessing_fn(config, schema)
-    preprocessing_fn = with_label(user_fn, config, schema)
+    label = read_json(os.path.join(inputs.examples, EXAMPLE_GEN_SUMMARY))["label"]
+    extra = custom_config(config, label)
+    preprocessing_fn = with_label(user_fn, config, schema, extra)
     splits = config.split.names
     others = [s for s in splits if s != "train"]
     with step("Transform: analyse train, transform every split"), tempfile.TemporaryDirectory() as tmp:
@@ -198,8 +200,8 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
         dataset_metadata.DatasetMetadata(schema),
         os.path.join(outputs.transform_graph, tft.TFTransformOutput.RAW_METADATA_DIR),
     )
-    label = read_json(os.path.join(inputs.examples, EXAMPLE_GEN_SUMMARY))["label"]
     write_json(os.path.join(outputs.transform_graph, LABEL_INFO), label)
+    write_json(os.path.join(outputs.transform_graph, CUSTOM_CONFIG), extra)
     result.transformed_features = sorted(tft.TFTransformOutput(outputs.transform_graph).transformed_feature_spec())
     log.info(
         "Transform: %d transformed features; graph in %s", len(result.transformed_features), outputs.transform_graph

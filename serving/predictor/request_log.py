@@ -6,7 +6,7 @@ One line per predicted instance:
    "features": {...raw features as served...}, "prediction": 0.137}
 where "prediction" is the instance's item of the v1 answer, whatever the protocol:
   binary      the positive-class probability, 0.137
-  multiclass  {"class": "Adelie", "probabilities": {"Adelie": 0.91, "Chinstrap": 0.06, "Gentoo": 0.03}}
+  multiclass  {"class": "cat", "probabilities": {"cat": 0.91, "dog": 0.06, "fox": 0.03}}
   regression  the predicted value, 23.4
 and one line per rejected request (status 400), with "error" instead of features/prediction.
 

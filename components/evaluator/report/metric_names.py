@@ -38,7 +38,7 @@ def unit_suffix(kind: str, unit: str) -> str:
 
 
 def parse_rate(key: str) -> tuple[str, str, str] | None:
-    """'fairness_indicators_metrics/false_negative_rate@0.5[Adelie]' -> (rate, '0.5', 'Adelie')."""
+    """'fairness_indicators_metrics/false_negative_rate@0.5[cat]' -> (rate, '0.5', 'cat')."""
     m = _FAIRNESS_KEY.match(key)
     return (m.group(1), m.group(2), m.group(3) or "") if m else None
 
@@ -54,7 +54,7 @@ def rate_abbrev(rate: str) -> str:
 
 def metric_title(task: str, reported: str, unit: str = "") -> str:
     """How the report titles a reported metric: 'AUC', 'recall (Gentoo)', 'MAE (mpg)',
-    'false negative rate @ 0.5 (Adelie)'."""
+    'false negative rate @ 0.5 (cat)'."""
     parsed = parse_rate(reported)
     if parsed:
         rate, threshold, cls = parsed
