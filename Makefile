@@ -19,7 +19,7 @@ EXAMPLE ?= chicago_taxi
 CONFIG ?= examples/$(EXAMPLE)/config.yaml
 EXAMPLES := $(sort $(wildcard examples/*/config.yaml))
 
-.PHONY: help setup setup-serving setup-browser run serve test test-all test-fast lint compile clean
+.PHONY: help setup setup-serving setup-browser run serve test test-all test-fast lint compile clean terraform-tools terraform-check
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
@@ -49,7 +49,7 @@ lint: setup  ## ruff (lint + format check) and import-linter's layer contracts
 	$(BIN)/ruff format --check .
 	PYTHONPATH=serving $(BIN)/lint-imports
 
-test: setup setup-serving setup-browser lint  ## lint, then the default test suite (includes the end-to-end kfp.local runs)
+test: setup setup-serving setup-browser lint terraform-check  ## lint, terraform checks, then the default test suite (includes the end-to-end kfp.local runs)
 	$(BIN)/pytest -m "not slow"
 	$(SERVING)/bin/pytest tests/serving -m "not slow"
 
@@ -63,6 +63,49 @@ test-fast: setup setup-serving setup-browser  ## unit tests only (no kfp.local p
 
 compile: setup  ## regenerate compiled/ from the pipeline code, for every example
 	@for c in $(EXAMPLES); do $(BIN)/tabml compile --config $$c --output-dir compiled || exit 1; done
+
+# terraform/ is checked offline: OpenTofu built from its Go module at a pinned version; the
+# providers' schemas (google, helm, kubernetes, pinned in terraform/checks/uv.lock through
+# their prebuilt cdktf packages) served by a schema-only stand-in plugin (terraform/checks/
+# schemaprovider) from a local plugin dir, since no provider binary past v1.x can be had here.
+# The Go build cache keeps the OpenTofu build (about 4 min cold on 2 cores) between runs.
+TOFU_VERSION := 1.10.6
+TOOLS := .tools
+# The OpenTofu binary depends on nothing in the repo: keep it per version outside the clone.
+TOFU_HOME ?= $(HOME)/.cache/tabml/opentofu-$(TOFU_VERSION)
+TOFU := $(TOFU_HOME)/bin/tofu
+TF_PLUGINS := $(TOOLS)/plugins
+TF_CHECKS := terraform/checks
+TF_PROVIDERS := google:6.50.0 helm:3.1.1 kubernetes:2.38.0
+export GOFLAGS := -buildvcs=false
+
+$(TF_CHECKS)/.venv/.synced: $(TF_CHECKS)/uv.lock $(TF_CHECKS)/pyproject.toml | $(UV)
+	cd $(TF_CHECKS) && $(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+$(TOFU):
+	@mkdir -p $(TOFU_HOME)/bin
+	go mod download github.com/opentofu/opentofu@v$(TOFU_VERSION)
+	rm -rf $(TOFU_HOME)/src && cp -r "$$(go env GOMODCACHE)/github.com/opentofu/opentofu@v$(TOFU_VERSION)" $(TOFU_HOME)/src
+	chmod -R u+w $(TOFU_HOME)/src
+	@# its go.mod has replace directives, so `go install module@version` refuses it: build in place
+	cd $(TOFU_HOME)/src && go build -o $(TOFU).tmp ./cmd/tofu && mv $(TOFU).tmp $(TOFU)
+	rm -rf $(TOFU_HOME)/src
+	$(TOFU) version
+
+$(TF_PLUGINS)/.built: $(TF_CHECKS)/.venv/.synced $(TF_CHECKS)/provider_schema.py $(wildcard $(TF_CHECKS)/schemaprovider/*)
+	@mkdir -p $(TOOLS)/schemas
+	cd $(TF_CHECKS)/schemaprovider && go build -o $(abspath $(TOOLS))/bin/schema-stand-in .
+	$(TF_CHECKS)/.venv/bin/python $(TF_CHECKS)/provider_schema.py $(TOOLS)/schemas
+	@for p in $(TF_PROVIDERS); do n=$${p%%:*}; v=$${p##*:}; \
+	  d=$(TF_PLUGINS)/registry.opentofu.org/hashicorp/$$n/$$v/linux_amd64; mkdir -p $$d; \
+	  cp $(TOOLS)/bin/schema-stand-in $$d/terraform-provider-$${n}_v$$v; cp $(TOOLS)/schemas/$$n.json $$d/schema.json; done
+	@touch $@
+
+terraform-tools: $(TOFU) $(TF_PLUGINS)/.built  ## build OpenTofu and the provider-schema plugin dir for the terraform checks
+
+terraform-check: terraform-tools  ## terraform/: tofu fmt, validate, tofu test (mock providers), checkov
+	TOFU=$(abspath $(TOFU)) TF_PLUGIN_DIR=$(abspath $(TF_PLUGINS)) $(TF_CHECKS)/.venv/bin/pytest tests/terraform
 
 clean:  ## remove run artifacts (keeps .venv)
 	rm -rf artifacts
