@@ -17,6 +17,7 @@ from typing import Annotated, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from contracts.machines import DEFAULT_GPU_MACHINE, misfit
 from contracts.metrics import FAIRNESS_RATES, GAP_METRICS, TASKS, Task, known_metrics
 
 
@@ -327,6 +328,10 @@ class KServeDeploy(_Strict):
     # A rendered InferenceService (kubectl kustomize serving/manifests/overlays/...), used to
     # create it when it does not exist yet.
     template: str = ""
+    # How long the Pusher waits for the new model to serve (Serverless: the new revision
+    # ready; RawDeployment: the Deployment rolled over); on timeout or a failed condition it
+    # reverts its change and fails the step.
+    ready_timeout_s: int = Field(default=600, ge=1)
 
 
 class VertexEndpointDeploy(_Strict):
@@ -342,6 +347,9 @@ class VertexEndpointDeploy(_Strict):
     traffic_percent: int = Field(default=10, ge=1, le=100)
     # A private (PSC) or regional API endpoint, when not the default one.
     api_endpoint: str = ""
+    # Deployed models kept on the endpoint after a push (the new one and the one serving
+    # before it, by default); older ones without traffic are undeployed (each holds nodes).
+    keep_versions: int = Field(default=2, ge=1)
 
 
 class Push(_Strict):
@@ -367,11 +375,29 @@ class TaskResources(_Strict):
     # Vertex accelerator name (NVIDIA_L4, NVIDIA_TESLA_T4, ...); the GKE node label is
     # derived from it (nvidia-l4, nvidia-tesla-t4, ...).
     gpu_type: str = Field(default="", pattern=r"^(NVIDIA_[A-Z0-9_]+)?$")
+    # The GKE node's machine type: the requests must fit what a pod can get on it
+    # (contracts/machines.py). Empty: g2-standard-4 for an NVIDIA_L4 task, else unchecked, as
+    # is a machine type that is not in that table. Vertex picks its own machine (see above).
+    machine_type: str = Field(default="", pattern=r"^([a-z][a-z0-9]*-[a-z0-9-]+)?$")
+    # Train on CPU, with a warning, when TensorFlow sees fewer GPUs than gpu_count on a cluster;
+    # otherwise the Trainer fails there (a GPU pod that trains on CPU is a broken image or node).
+    allow_cpu_fallback: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_machine(cls, data):
+        if isinstance(data, dict) and data.get("gpu_count") and not data.get("machine_type"):
+            machine = DEFAULT_GPU_MACHINE.get(data.get("gpu_type", ""))
+            return data | {"machine_type": machine} if machine else data
+        return data
 
     @model_validator(mode="after")
     def _gpu(self) -> TaskResources:
         if self.gpu_count and not self.gpu_type:
             raise ValueError("gpu_count > 0 needs a gpu_type such as NVIDIA_L4")
+        problem = misfit(self.machine_type, self.cpu, self.memory)
+        if problem:
+            raise ValueError(problem)
         return self
 
     @property
@@ -381,10 +407,34 @@ class TaskResources(_Strict):
 
 class Resources(_Strict):
     default: TaskResources = TaskResources()
-    trainer: TaskResources = TaskResources(cpu="4", memory="16G", gpu_count=1, gpu_type="NVIDIA_L4")
+    # Fits a g2-standard-4 (one L4): a pod there can request 3.52 CPU / 13.76G (machines.py).
+    trainer: TaskResources = TaskResources(
+        cpu="3", memory="12G", gpu_count=1, gpu_type="NVIDIA_L4", machine_type="g2-standard-4"
+    )
     # Retries for transient failures (pre-empted nodes, storage hiccups). ExampleValidator is
     # never retried: bad data fails the same way every time.
     retries: int = Field(default=2, ge=0, le=10)
+
+
+class Cloud(_Strict):
+    """Where cluster runs keep what must outlive a pod (Terraform creates the buckets):
+    model_registry is compiled into the kfp and vertex variants as the default a run started
+    from the KFP UI or the Vertex console uses; the rest are Vertex's submit settings."""
+
+    # The cluster variants' model_registry default; empty: the run must pass model_registry.
+    model_registry: str = ""
+    pipeline_root: str = ""  # Vertex's --pipeline-root
+    project: str = ""  # Vertex's --project
+    region: str = ""  # Vertex's --region
+
+    @field_validator("model_registry", "pipeline_root")
+    @classmethod
+    def _remote(cls, value: str) -> str:
+        if value and "://" not in value:
+            raise ValueError(
+                f"{value!r} is a local path; a cluster pod's disk is gone when the pod ends: use gs://BUCKET/prefix"
+            )
+        return value
 
 
 class PipelineConfig(_Strict):
@@ -401,6 +451,7 @@ class PipelineConfig(_Strict):
     validation: Validation = Validation()
     push: Push
     resources: Resources = Resources()
+    cloud: Cloud = Cloud()
 
     @field_validator("features", mode="before")
     @classmethod

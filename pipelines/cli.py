@@ -113,9 +113,13 @@ HostOption = typer.Option(
 )
 ExperimentOption = typer.Option("tabml", help="[kfp] Experiment to file runs under.")
 NamespaceOption = typer.Option(None, help="[kfp] Kubeflow profile namespace (multi-user clusters).")
-ProjectOption = typer.Option(None, help="[vertex] GCP project (credentials: application default).")
-RegionOption = typer.Option("us-central1", help="[vertex] Region.")
-PipelineRootOption = typer.Option(None, help="[vertex] gs:// pipeline root for run artifacts.")
+ProjectOption = typer.Option(
+    None, help="[vertex] GCP project (default: the config's cloud.project; credentials: application default)."
+)
+RegionOption = typer.Option(None, help="[vertex] Region (default: the config's cloud.region, else us-central1).")
+PipelineRootOption = typer.Option(
+    None, help="[vertex] gs:// pipeline root for run artifacts (default: the config's cloud.pipeline_root)."
+)
 ServiceAccountOption = typer.Option("", help="Service account the run executes as.")
 LabelOption = typer.Option([], "--label", help="[vertex] key=value label; repeatable.")
 ParamOption = typer.Option(
@@ -151,13 +155,24 @@ def _make_target(target: str, host, experiment, namespace, project, region, pipe
     raise SubmitError(f"--target must be kfp or vertex, got {target!r}")
 
 
-def _send(target, package, params, run_name, cache, dry_run, cron, **where):
+def _with_cloud_defaults(config: Path, where: dict) -> dict:
+    """--project, --region and --pipeline-root default to the config's cloud section (what
+    `terraform output tabml_cloud_config` prints)."""
+    cloud = _load(config).cloud
+    return where | {
+        "project": where["project"] or cloud.project or None,
+        "region": where["region"] or cloud.region or "us-central1",
+        "pipeline_root": where["pipeline_root"] or cloud.pipeline_root or None,
+    }
+
+
+def _send(target, package, params, run_name, cache, dry_run, cron, config: Path, **where):
     import json
 
     from pipelines.submit import SubmitError, submit_kfp, submit_vertex
 
     try:
-        tgt = _make_target(target, **where)
+        tgt = _make_target(target, **_with_cloud_defaults(config, where))
         submit = submit_kfp if target == "kfp" else submit_vertex
         sub = submit(tgt, package, params, run_name=run_name, caching=cache, dry_run=dry_run, cron=cron)
     except SubmitError as err:
@@ -179,13 +194,18 @@ def submit_cmd(
     package: Path | None = typer.Option(None, help="Compiled YAML (default: compiled/<pipeline>.<target>.yaml)."),
     param: list[str] = ParamOption,
     run_name: str = typer.Option("", help="Run display name."),
-    cache: bool = typer.Option(True, "--cache/--no-cache", help="Step caching for this run."),
+    cache: bool = typer.Option(
+        True,
+        "--cache/--no-cache",
+        help="Step caching for this run; ExampleGen's only with a data_fingerprint, which submit "
+        "takes of a remote (gs://) data_source.",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the requests instead of sending them."),
     host: str | None = HostOption,
     experiment: str = ExperimentOption,
     namespace: str | None = NamespaceOption,
     project: str | None = ProjectOption,
-    region: str = RegionOption,
+    region: str | None = RegionOption,
     pipeline_root: str | None = PipelineRootOption,
     service_account: str = ServiceAccountOption,
     label: list[str] = LabelOption,
@@ -199,6 +219,7 @@ def submit_cmd(
         cache,
         dry_run,
         "",
+        config,
         host=host,
         experiment=experiment,
         namespace=namespace,
@@ -217,24 +238,30 @@ def schedule_cmd(
     config: Path = ConfigOption,
     package: Path | None = typer.Option(None, help="Compiled YAML (default: compiled/<pipeline>.<target>.yaml)."),
     param: list[str] = ParamOption,
-    run_name: str = typer.Option("", help="Schedule display name."),
+    run_name: str = typer.Option(
+        "",
+        "--name",
+        "--run-name",
+        help="Schedule display name (default: <pipeline_name>-schedule). The schedule of this name "
+        "is replaced, so each delivery leaves one schedule.",
+    ),
     cache: bool = typer.Option(
         False,
         "--cache/--no-cache",
-        help="Step caching for scheduled runs. Off by default: with the same data_source "
-        "string every tick, a cached ExampleGen would never read new data.",
+        help="Step caching for scheduled runs (off by default). ExampleGen is never cached in a "
+        "schedule: it sends no data_fingerprint, which would be stale by the next tick.",
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the requests instead of sending them."),
     host: str | None = HostOption,
     experiment: str = ExperimentOption,
     namespace: str | None = NamespaceOption,
     project: str | None = ProjectOption,
-    region: str = RegionOption,
+    region: str | None = RegionOption,
     pipeline_root: str | None = PipelineRootOption,
     service_account: str = ServiceAccountOption,
     label: list[str] = LabelOption,
 ) -> None:
-    """Create a recurring run (KFP) or a PipelineJobSchedule (Vertex)."""
+    """Create or replace the pipeline's recurring run (KFP) or PipelineJobSchedule (Vertex)."""
     _send(
         target,
         _package(target, package, config),
@@ -243,6 +270,7 @@ def schedule_cmd(
         cache,
         dry_run,
         cron,
+        config,
         host=host,
         experiment=experiment,
         namespace=namespace,
@@ -263,14 +291,16 @@ def runs_cmd(
     host: str | None = HostOption,
     namespace: str | None = NamespaceOption,
     project: str | None = ProjectOption,
-    region: str = RegionOption,
+    region: str | None = RegionOption,
     pipeline_root: str | None = PipelineRootOption,
 ) -> None:
     """List recent runs, or follow one until it finishes."""
     from pipelines import submit as s
 
     try:
-        tgt = _make_target(target, host, "tabml", namespace, project, region, pipeline_root or "gs://unused", "", [])
+        tgt = _make_target(
+            target, host, "tabml", namespace, project, region or "us-central1", pipeline_root or "gs://unused", "", []
+        )
     except s.SubmitError as err:
         console.print(f"[red]error:[/red] {err}")
         raise typer.Exit(2) from None
@@ -306,6 +336,7 @@ def _isvc(config: Path, namespace: str | None, name: str | None):
 
 
 def _report_rollout(action) -> None:
+    """Runs the action (credentials included: none is a RolloutError that says what to do)."""
     from rollout import RolloutError
 
     try:
@@ -326,7 +357,7 @@ def promote_cmd(
     name: str | None = typer.Option(None, help="Default: push.kserve."),
 ) -> None:
     """Give the canary 100% of the InferenceService's traffic (kube config credentials)."""
-    _report_rollout(_isvc(config, namespace, name).promote)
+    _report_rollout(lambda: _isvc(config, namespace, name).promote())
 
 
 @app.command("rollback")
@@ -337,8 +368,7 @@ def rollback_cmd(
     restore: bool = typer.Option(False, help="Also put the previous storage URI back in the spec."),
 ) -> None:
     """Send all traffic back to the previous model at once (canary to 0%)."""
-    rollout = _isvc(config, namespace, name)
-    _report_rollout(lambda: rollout.rollback(restore=restore))
+    _report_rollout(lambda: _isvc(config, namespace, name).rollback(restore=restore))
 
 
 @app.command("serve")

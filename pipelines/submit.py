@@ -7,13 +7,16 @@ Credentials come from the usual places, never from the repository:
     ($KF_PIPELINES_SA_TOKEN_PATH or /var/run/secrets/kubeflow/pipelines/token);
   - Vertex: application default credentials.
 
+A package must name pushed images (compiled with --image-registry/--image-tag), not the
+placeholders compiled/ is generated with. A schedule replaces the pipeline's schedule of the
+same name (create the new, then delete the old), so each delivery leaves one.
+
 Every call builds its request bodies first; with dry_run=True they are returned (and
 printed by the CLI) instead of sent, so what `--dry-run` shows is what would be sent.
 """
 
 from __future__ import annotations
 
-import copy
 import datetime
 import json
 import tempfile
@@ -89,17 +92,77 @@ def check_cluster_paths(spec: dict, params: dict) -> None:
     defaults = spec["root"]["inputDefinitions"]["parameters"]
     registry = params.get("model_registry", defaults.get("model_registry", {}).get("defaultValue", ""))
     if "://" not in registry:
+        what = f"{registry!r}, a local path: a cluster run would push into the pod's own disk" if registry else "empty"
+        raise SubmitError(f"model_registry is {what}. Pass --param model_registry=gs://BUCKET/models")
+
+
+def check_images(spec: dict, package: str | Path) -> None:
+    """A package compiled without --image-registry/--image-tag names the placeholder images
+    compiled/ is generated with; a cluster would fail every step with ImagePullBackOff."""
+    from components.images import PIPELINE_IMAGE
+    from pipelines.compile import DEFAULT_IMAGE_REGISTRY
+
+    placeholder = DEFAULT_IMAGE_REGISTRY.rstrip("/") + "/"
+    executors = spec.get("deploymentSpec", {}).get("executors", {})
+    images = sorted({e["container"]["image"] for e in executors.values() if "container" in e})
+    bad = [i for i in images if i.startswith(placeholder) or i == PIPELINE_IMAGE]
+    if bad:
         raise SubmitError(
-            f"model_registry is {registry!r}, a local path: a cluster run would push into the "
-            "pod's own disk. Pass --param model_registry=gs://BUCKET/models"
+            f"{package} names placeholder images no cluster can pull ({', '.join(bad)}). Compile it "
+            "against the images you pushed: `tabml compile --config CONFIG --image-registry REGISTRY "
+            "--image-tag TAG --output-dir build/compiled` (as cloudbuild.yaml does), then pass "
+            "--package build/compiled/PIPELINE.TARGET.yaml"
         )
 
 
-def with_caching(spec: dict, enabled: bool) -> dict:
-    spec = copy.deepcopy(spec)
-    for task in spec["root"]["dag"]["tasks"].values():
-        task["cachingOptions"] = {"enableCache": True} if enabled else {}
-    return spec
+def schedule_name(pipeline_name: str, name: str = "") -> str:
+    """The schedule's display name: `schedule` replaces the one of this name, so a pipeline
+    keeps one schedule however often it is delivered."""
+    return name or f"{pipeline_name}-schedule"
+
+
+def fill_data_fingerprint(spec: dict, values: dict, cron: str) -> str:
+    """Sets the data_fingerprint parameter of a one-off run (ExampleGen's cache key then
+    follows the data) and returns it; empty where it must stay empty."""
+    if "data_fingerprint" not in spec["root"].get("inputDefinitions", {}).get("parameters", {}):
+        return ""  # a package compiled before the parameter existed
+    if cron:
+        # A schedule sends the same parameters every tick: a fingerprint taken now would be
+        # stale by the next tick's data. Left empty, ExampleGen is not cached and reads the data.
+        if values.get("data_fingerprint"):
+            raise SubmitError(
+                "--param data_fingerprint: a schedule's runs read new data every tick, so a fixed "
+                "fingerprint would be wrong; leave it out (ExampleGen then runs uncached)"
+            )
+        return ""
+    if values.get("data_fingerprint"):
+        return values["data_fingerprint"]
+    defaults = spec["root"]["inputDefinitions"]["parameters"]
+    source = values.get("data_source", defaults.get("data_source", {}).get("defaultValue", ""))
+    if "://" not in source:
+        # A path inside the image: the files there are not the ones here (other mtimes), so a
+        # fingerprint taken here would not match; ExampleGen then runs uncached.
+        return ""
+    import tensorflow as tf
+
+    from components.example_gen.fingerprint import data_fingerprint
+
+    try:
+        values["data_fingerprint"] = data_fingerprint(source)
+    except (OSError, tf.errors.OpError) as err:
+        raise SubmitError(
+            f"data_source {source}: cannot list its files to fingerprint them ({err}). Check the path "
+            "and your credentials, or pass --param data_fingerprint=... yourself"
+        ) from None
+    return values["data_fingerprint"]
+
+
+def _run_spec(spec: dict, values: dict, caching: bool, cron: str) -> dict:
+    """The spec with this run's caching: ExampleGen's only with a data_fingerprint, never the
+    registry's readers and writers (training_pipeline.run_caching)."""
+    from pipelines.training_pipeline import run_caching
+
+    return run_caching(spec, caching, fill_data_fingerprint(spec, values, cron))
 
 
 def kfp_cron(cron: str) -> str:
@@ -194,6 +257,18 @@ def _experiment_id(client, target: KfpTarget, sub: Submission, dry_run: bool) ->
     )
 
 
+def _recurring_runs_named(client, experiment_id: str, display_name: str) -> list[str]:
+    """Ids of the experiment's recurring runs with this display name (every page)."""
+    flt = json.dumps({"predicates": [{"operation": "EQUALS", "key": "display_name", "stringValue": display_name}]})
+    ids, token = [], ""
+    while True:
+        page = client.list_recurring_runs(page_token=token, page_size=100, experiment_id=experiment_id, filter=flt)
+        ids += [r.recurring_run_id for r in page.recurring_runs or [] if r.display_name == display_name]
+        token = page.next_page_token
+        if not token:
+            return ids
+
+
 def submit_kfp(
     target: KfpTarget,
     package: str | Path,
@@ -204,14 +279,16 @@ def submit_kfp(
     cron: str = "",
     max_concurrency: int = 1,
 ) -> Submission:
-    """Upload pipeline + version, then create a run (or, with `cron`, a recurring run)."""
+    """Upload pipeline + version, then create a run (or, with `cron`, replace the pipeline's
+    recurring run: `run_name` or `<pipeline>-schedule`)."""
     import kfp_server_api as api
 
     docs = load_package(package)
-    spec = with_caching(docs[0], caching)
-    values = parse_params(spec, params)
-    check_cluster_paths(spec, values)
+    check_images(docs[0], package)
+    values = parse_params(docs[0], params)
+    check_cluster_paths(docs[0], values)
     cron = kfp_cron(cron) if cron else ""  # checked before anything is sent
+    spec = _run_spec(docs[0], values, caching, cron)
     name = spec["pipelineInfo"]["name"]
     stamp = _timestamp()
     sub = Submission("kfp")
@@ -222,23 +299,7 @@ def submit_kfp(
     experiment_id = _experiment_id(client, target, sub, dry_run)
     version_ref = api.V2beta1PipelineVersionReference(pipeline_id=pipeline_id, pipeline_version_id=version_id)
     runtime = api.V2beta1RuntimeConfig(parameters=values)
-    if cron:
-        body = api.V2beta1RecurringRun(
-            display_name=run_name or f"{name}-schedule",
-            experiment_id=experiment_id,
-            pipeline_version_reference=version_ref,
-            runtime_config=runtime,
-            mode="ENABLE",
-            max_concurrency=str(max_concurrency),
-            no_catchup=True,
-            service_account=target.service_account or None,
-            trigger=api.V2beta1Trigger(cron_schedule=api.V2beta1CronSchedule(cron=cron)),
-        )
-        url, send = (
-            "/apis/v2beta1/recurringruns",
-            lambda: client._recurring_run_api.recurring_run_service_create_recurring_run(body=body),
-        )
-    else:
+    if not cron:
         body = api.V2beta1Run(
             display_name=run_name or f"{name}-{stamp}",
             experiment_id=experiment_id,
@@ -246,16 +307,47 @@ def submit_kfp(
             runtime_config=runtime,
             service_account=target.service_account or None,
         )
-        url, send = "/apis/v2beta1/runs", lambda: client._run_api.run_service_create_run(body=body)
-    sub.add("POST", url, api.ApiClient().sanitize_for_serialization(body))
+        sub.add("POST", "/apis/v2beta1/runs", api.ApiClient().sanitize_for_serialization(body))
+        if not dry_run:
+            response = client._run_api.run_service_create_run(body=body)
+            sub.result = {
+                "pipeline_id": pipeline_id,
+                "pipeline_version_id": version_id,
+                "experiment_id": experiment_id,
+                "run_id": response.run_id,
+            }
+        return sub
+    # KFP v2 cannot change a recurring run's pipeline version (its API has create, get, list,
+    # enable, disable and delete only), so a schedule is replaced: the new one is created
+    # first and the old ones deleted after, so a failure leaves the old schedule running, and a
+    # delete that failed is retried by the next `schedule`. Runs already started are kept.
+    display_name = schedule_name(name, run_name)
+    sub.add("GET", f"/apis/v2beta1/recurringruns?experiment_id={experiment_id}&display_name={display_name}", None)
+    old = [] if dry_run else _recurring_runs_named(client, experiment_id, display_name)
+    body = api.V2beta1RecurringRun(
+        display_name=display_name,
+        experiment_id=experiment_id,
+        pipeline_version_reference=version_ref,
+        runtime_config=runtime,
+        mode="ENABLE",
+        max_concurrency=str(max_concurrency),
+        no_catchup=True,
+        service_account=target.service_account or None,
+        trigger=api.V2beta1Trigger(cron_schedule=api.V2beta1CronSchedule(cron=cron)),
+    )
+    sub.add("POST", "/apis/v2beta1/recurringruns", api.ApiClient().sanitize_for_serialization(body))
+    for rid in old if not dry_run else ["<each one listed>"]:
+        sub.add("DELETE", f"/apis/v2beta1/recurringruns/{rid}", None)
     if not dry_run:
-        response = send()
+        response = client._recurring_run_api.recurring_run_service_create_recurring_run(body=body)
+        for rid in old:
+            client.delete_recurring_run(rid)
         sub.result = {
             "pipeline_id": pipeline_id,
             "pipeline_version_id": version_id,
             "experiment_id": experiment_id,
-            "run_id": getattr(response, "run_id", None),
-            "recurring_run_id": getattr(response, "recurring_run_id", None),
+            "recurring_run_id": response.recurring_run_id,
+            "replaced": old,
         }
     return sub
 
@@ -321,21 +413,23 @@ def _vertex_init(target: VertexTarget, dry_run: bool = False) -> VertexTarget:
     return target
 
 
-def _vertex_job(target: VertexTarget, package, values, run_name, caching):
+def _vertex_job(target: VertexTarget, spec: dict, values, display_name: str):
     from google.cloud import aiplatform
 
-    spec = load_spec(package)
-    job = aiplatform.PipelineJob(
-        display_name=run_name or f"{spec['pipelineInfo']['name']}-{_timestamp()}",
-        template_path=str(package),
-        pipeline_root=target.pipeline_root,
-        parameter_values=values,
-        enable_caching=caching,
-        labels=target.labels or None,
-        project=target.project,
-        location=target.region,
-        credentials=target.credentials,
-    )
+    with tempfile.TemporaryDirectory() as tmp:
+        package = Path(tmp) / "pipeline.yaml"
+        package.write_text(yaml.safe_dump(spec, sort_keys=False))
+        job = aiplatform.PipelineJob(
+            display_name=display_name,
+            template_path=str(package),
+            pipeline_root=target.pipeline_root,
+            parameter_values=values,
+            # No enable_caching: it would set every task's; the spec carries each task's own.
+            labels=target.labels or None,
+            project=target.project,
+            location=target.region,
+            credentials=target.credentials,
+        )
     if target.service_account:
         job._gca_resource.service_account = target.service_account  # what submit() sets too
     return job
@@ -351,43 +445,60 @@ def submit_vertex(
     cron: str = "",
     max_concurrency: int = 1,
 ) -> Submission:
-    """A PipelineJob (or, with `cron`, a PipelineJobSchedule that creates one per tick)."""
+    """A PipelineJob (or, with `cron`, replace the pipeline's PipelineJobSchedule: `run_name`
+    or `<pipeline>-schedule`)."""
     from google.cloud import aiplatform
     from google.protobuf import json_format
 
     spec = load_spec(package)
+    check_images(spec, package)
     values = parse_params(spec, params)
     check_cluster_paths(spec, values)
     if cron and len(cron.split()) != 5:  # checked before anything is sent
         raise SubmitError(f"--cron {cron!r}: expected 5 fields (minute hour day month weekday)")
+    spec = _run_spec(spec, values, caching, cron)
     target = _vertex_init(target, dry_run)
-    job = _vertex_job(target, package, values, run_name, caching)
+    name = spec["pipelineInfo"]["name"]
+    job_name = name if cron else run_name or f"{name}-{_timestamp()}"
+    job = _vertex_job(target, spec, values, job_name)
     parent = f"projects/{target.project}/locations/{target.region}"
     job_body = json_format.MessageToDict(job._gca_resource._pb)  # the request body, unsent
     sub = Submission("vertex")
-    name = job._gca_resource.display_name
-    if cron:
-        sub.add(
-            "POST",
-            f"/v1/{parent}/schedules",
-            {
-                "displayName": f"{name}-schedule",
-                "cron": cron,
-                "maxConcurrentRunCount": max_concurrency,
-                "createPipelineJobRequest": {"parent": parent, "pipelineJob": job_body},
-            },
-        )
-        if not dry_run:
-            schedule = aiplatform.PipelineJobSchedule(pipeline_job=job, display_name=f"{name}-schedule")
-            schedule.create(
-                cron=cron, max_concurrent_run_count=max_concurrency, service_account=target.service_account or None
-            )
-            sub.result = {"schedule": schedule.resource_name}
-    else:
+    if not cron:
         sub.add("POST", f"/v1/{parent}/pipelineJobs", job_body)
         if not dry_run:
             job.submit(service_account=target.service_account or None)
             sub.result = {"pipeline_job": job.resource_name}
+        return sub
+    # PipelineJobSchedule.update changes the cron and run limits but not the pipeline job (the
+    # package, its images, the parameters), which every delivery changes; so the schedule is
+    # replaced: the new one created first and the old ones deleted after, so a failure leaves
+    # the old schedule running, and a delete that failed is retried by the next `schedule`.
+    display_name = schedule_name(name, run_name)
+    flt = f'display_name="{display_name}"'
+    sub.add("GET", f"/v1/{parent}/schedules?filter={flt}", None)
+    old = [] if dry_run else aiplatform.PipelineJobSchedule.list(filter=flt, credentials=target.credentials)
+    sub.add(
+        "POST",
+        f"/v1/{parent}/schedules",
+        {
+            "displayName": display_name,
+            "cron": cron,
+            "maxConcurrentRunCount": max_concurrency,
+            "createPipelineJobRequest": {"parent": parent, "pipelineJob": job_body},
+        },
+    )
+    replaced = [s.resource_name for s in old] if not dry_run else [f"{parent}/schedules/<each one listed>"]
+    for resource in replaced:
+        sub.add("DELETE", f"/v1/{resource}", None)
+    if not dry_run:
+        schedule = aiplatform.PipelineJobSchedule(pipeline_job=job, display_name=display_name)
+        schedule.create(
+            cron=cron, max_concurrent_run_count=max_concurrency, service_account=target.service_account or None
+        )
+        for previous in old:
+            previous.delete()
+        sub.result = {"schedule": schedule.resource_name, "replaced": replaced}
     return sub
 
 

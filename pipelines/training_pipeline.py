@@ -6,10 +6,17 @@ as the `pipeline_config` parameter (JSON text: one line in each task's log) and 
 validated again inside every component.
 Gates live inside components (the Pusher reads the blessing) because kfp.local has no
 dsl.If; the same DAG then runs locally and on a cluster.
+
+Caching: a step is cached only if its inputs say everything it reads. ExampleValidator and
+the Evaluator read the registry (another run may have pushed since) and the Pusher writes to
+it: never cached. ExampleGen's data_source is a path, and new data at the same path would be
+a stale hit: it is compiled uncached, and `run_caching` turns it on for a run that passes
+data_fingerprint (components/example_gen/fingerprint.py), which is then in its cache key.
 """
 
 # No `from __future__ import annotations` here: kfp reads the parameter annotations as types.
 
+import copy
 from typing import Literal
 
 from kfp import dsl, kubernetes
@@ -29,6 +36,31 @@ Target = Literal["local", "kfp", "vertex"]
 TARGETS: tuple[Target, ...] = ("kfp", "vertex")  # the compiled variants
 GPU_TAINT = "nvidia.com/gpu"
 GKE_ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"
+INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"  # GKE sets it to the machine type
+# Task names in the compiled spec (the component functions' names).
+UNCACHED_TASKS = ("example-validator", "evaluator", "pusher")
+FINGERPRINTED_TASK = "example-gen"
+
+
+def registry_default(config: PipelineConfig, target: Target) -> str:
+    """The model_registry parameter's default. On a cluster a local path would be the pod's own
+    disk: cloud.model_registry, else push.registry if it is remote, else empty (the steps that
+    use the registry then refuse to run and say what to set)."""
+    if target == "local":
+        return config.push.registry
+    return config.cloud.model_registry or (config.push.registry if "://" in config.push.registry else "")
+
+
+def run_caching(spec: dict, enabled: bool, data_fingerprint: str = "") -> dict:
+    """A compiled pipeline spec (a copy) with the caching one run gets: `enabled` for the steps
+    whose inputs say all they read, ExampleGen only when the run passes its data_fingerprint,
+    never the steps that read or write the registry. For submit and schedule, which must not
+    turn caching on for every task (nor pass Vertex's enable_caching, which does)."""
+    spec = copy.deepcopy(spec)
+    for name, task in spec["root"]["dag"]["tasks"].items():
+        on = enabled and name not in UNCACHED_TASKS and (name != FINGERPRINTED_TASK or bool(data_fingerprint))
+        task["cachingOptions"] = {"enableCache": True} if on else {}
+    return spec
 
 
 def thresholds_parameter(config: PipelineConfig) -> dict:
@@ -52,6 +84,9 @@ def configure_task(task, resources: TaskResources, target: Target, image: str | 
             # GKE: request nvidia.com/gpu, land on the GPU node pool, tolerate its taint.
             task.set_accelerator_type(GPU_TAINT)
             kubernetes.add_node_selector(task, GKE_ACCELERATOR_LABEL, resources.gke_accelerator)
+            if resources.machine_type:
+                # The request was validated against this machine's allocatable: land on it.
+                kubernetes.add_node_selector(task, INSTANCE_TYPE_LABEL, resources.machine_type)
             kubernetes.add_toleration(task, key=GPU_TAINT, operator="Exists", effect="NoSchedule")
     task.set_caching_options(caching)
     if retries:
@@ -66,14 +101,13 @@ def build_pipeline(
     for a target: "local" (kfp.local), "kfp" (Kubeflow on GKE) or "vertex"."""
     res = config.resources
 
-    def setup(task, name: str, trainer: bool = False, retry: bool = True):
+    def setup(task, name: str, trainer: bool = False, retry: bool = True, cache: bool = True):
         task.set_display_name(name)
         # The GPU image only where a GPU is asked for: it is several GB heavier.
         gpu = trainer and res.trainer.gpu_count > 0
         image = (images.gpu if gpu else images.cpu) if images else None
-        return configure_task(
-            task, res.trainer if trainer else res.default, target, image, caching, res.retries if retry else 0
-        )
+        resources = res.trainer if trainer else res.default
+        return configure_task(task, resources, target, image, caching and cache, res.retries if retry else 0)
 
     @dsl.pipeline(
         name=config.pipeline_name,
@@ -84,11 +118,31 @@ def build_pipeline(
         data_source: str = config.data.source,
         epochs: int = config.model.epochs,
         value_thresholds: dict = thresholds_parameter(config),
-        model_registry: str = config.push.registry,
+        model_registry: str = registry_default(config, target),
         git_commit: str = "",
+        data_fingerprint: str = "",
         pipeline_config: str = config.to_json(),
     ):
-        gen = setup(example_gen(config=pipeline_config, data_source=data_source), "ExampleGen")
+        """The run's parameters (their descriptions are what the KFP UI shows).
+
+        Args:
+            data_source: The input data: a CSV (plain or gzip) or Parquet file, a glob or a
+                directory; gs:// on a cluster.
+            epochs: Training epochs.
+            value_thresholds: The blessing's bounds, metric -> {lower_bound, upper_bound}.
+            model_registry: Where blessed models are pushed and the baseline is read
+                (gs://BUCKET/models on a cluster). Empty: the config has no cloud.model_registry,
+                so the run must name one.
+            git_commit: The code's commit, recorded with the pushed model.
+            data_fingerprint: The data's fingerprint when the run was started (submit fills it
+                in). With it ExampleGen may be cached; without it ExampleGen reads the data again.
+            pipeline_config: The whole config as JSON; every step checks it again.
+        """
+        gen = setup(
+            example_gen(config=pipeline_config, data_source=data_source, data_fingerprint=data_fingerprint),
+            "ExampleGen",
+            cache=False,  # see run_caching
+        )
         stats = setup(statistics_gen(config=pipeline_config, examples=gen.outputs["examples"]), "StatisticsGen")
         schema = setup(schema_gen(config=pipeline_config, statistics=stats.outputs["statistics"]), "SchemaGen")
         # The validator compares distinct values with the training data of the model in the registry.
@@ -101,6 +155,7 @@ def build_pipeline(
             ),
             "ExampleValidator",
             retry=False,
+            cache=False,
         )
         tf_transform = setup(
             transform(config=pipeline_config, examples=gen.outputs["examples"], schema=schema.outputs["schema"]),
@@ -131,6 +186,7 @@ def build_pipeline(
                 anomalies=validate.outputs["anomalies"],
             ),
             "Evaluator",
+            cache=False,
         )
         setup(
             pusher(
@@ -143,6 +199,7 @@ def build_pipeline(
                 statistics=stats.outputs["statistics"],
             ),
             "Pusher",
+            cache=False,
         )
 
     return training_pipeline

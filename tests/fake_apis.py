@@ -29,7 +29,11 @@ class FakeApis:
         self.requests: list[Recorded] = []
         self.pipelines: dict[str, str] = {}  # name -> id
         self.vertex_jobs: dict[str, dict] = {}
+        self.recurring_runs: dict[str, dict] = {}  # KFP: id -> recurring run
+        self.schedules: dict[str, dict] = {}  # Vertex: resource name -> schedule
+        self.created = 0  # ids for created resources, never reused
         self.models: dict[str, dict] = {}  # Vertex Model Registry: resource name -> model
+        self.model_versions: dict[str, dict[str, dict]] = {}  # resource name -> version id -> model
         self.endpoints: dict[str, dict] = {}  # resource name -> endpoint
         fake = self
 
@@ -110,7 +114,24 @@ class FakeApis:
         if r.method == "POST" and p == "runs":
             return 200, {**json.loads(r.body), "run_id": "run-1", "state": "PENDING"}
         if r.method == "POST" and p == "recurringruns":
-            return 200, {**json.loads(r.body), "recurring_run_id": "recurring-1", "status": "ENABLED"}
+            self.created += 1
+            run = {**json.loads(r.body), "recurring_run_id": f"recurring-{self.created}", "status": "ENABLED"}
+            self.recurring_runs[run["recurring_run_id"]] = run
+            return 200, run
+        if r.method == "GET" and p == "recurringruns":
+            flt = json.loads(r.query.get("filter", ["{}"])[0] or "{}")
+            names = [pred.get("stringValue", pred.get("string_value")) for pred in flt.get("predicates", [])]
+            experiment = r.query.get("experiment_id", [None])[0]
+            found = [
+                run
+                for run in self.recurring_runs.values()
+                if (not names or run["display_name"] in names) and experiment in (None, run["experiment_id"])
+            ]
+            return 200, {"recurringRuns": found, "total_size": len(found)}
+        if r.method == "DELETE" and (m := re.fullmatch(r"recurringruns/([^/]+)", p)):
+            if self.recurring_runs.pop(m.group(1), None) is None:
+                return 404, {"error": f"no recurring run {m.group(1)}"}
+            return 200, {}
         if r.method == "GET" and p == "runs":
             return 200, {
                 "runs": [
@@ -139,7 +160,30 @@ class FakeApis:
         if r.method == "GET" and r.path.startswith("/v1/") and r.path[4:] in self.vertex_jobs:
             return 200, {**self.vertex_jobs[r.path[4:]], "state": "PIPELINE_STATE_SUCCEEDED"}
         if r.method == "POST" and (m := re.fullmatch(r"/v1/(projects/[^/]+/locations/[^/]+)/schedules", r.path)):
-            return 200, {**json.loads(r.body), "name": f"{m.group(1)}/schedules/schedule-1", "state": "ACTIVE"}
+            self.created += 1
+            schedule = {
+                **json.loads(r.body),
+                "name": f"{m.group(1)}/schedules/schedule-{self.created}",
+                "state": "ACTIVE",
+            }
+            self.schedules[schedule["name"]] = schedule
+            return 200, schedule
+        if r.method == "GET" and (m := re.fullmatch(r"/v1/(projects/[^/]+/locations/[^/]+)/schedules", r.path)):
+            flt = r.query.get("filter", [""])[0]
+            found = [
+                s
+                for name, s in self.schedules.items()
+                if name.startswith(m.group(1) + "/") and (not flt or f'display_name="{s["displayName"]}"' == flt)
+            ]
+            return 200, {"schedules": found}
+        if r.method == "DELETE" and (m := re.fullmatch(r"/v1/(.+/schedules/[^/:]+)", r.path)):
+            if self.schedules.pop(m.group(1), None) is None:
+                return 404, {"error": {"code": 404, "message": f"no schedule {m.group(1)}", "status": "NOT_FOUND"}}
+            return 200, {
+                "name": f"{m.group(1)}/operations/delete-1",
+                "done": True,
+                "response": {"@type": "type.googleapis.com/google.protobuf.Empty"},
+            }
         loc = r"/v1/(projects/[^/]+/locations/[^/]+)"
         if r.method == "POST" and (m := re.fullmatch(loc + r"/models:upload", r.path)):
             body = json.loads(r.body)
@@ -152,6 +196,7 @@ class FakeApis:
                 "versionId": version,
                 "supportedDeploymentResourcesTypes": ["DEDICATED_RESOURCES"],
             }
+            self.model_versions.setdefault(parent, {})[version] = self.models[parent]
             return 200, {
                 "name": f"{m.group(1)}/operations/upload-{version}",
                 "done": True,
@@ -166,7 +211,15 @@ class FakeApis:
             found = [m for m in self.models.values() if f'display_name="{m.get("displayName")}"' == flt]
             return 200, {"models": found}
         if r.method == "GET" and (m := re.fullmatch(r"/v1/(.+/models/[^/@]+)(?:@(\w+))?", r.path)):
-            return 200, self.models[m.group(1)]
+            name, ref = m.groups()
+            if ref is None:
+                return 200, self.models[name]
+            # A version by its id or one of its aliases, as Vertex resolves MODEL@REF.
+            versions = self.model_versions.get(name) or {self.models[name].get("versionId", "1"): self.models[name]}
+            for version_id, model in versions.items():
+                if ref == version_id or ref in model.get("versionAliases", []):
+                    return 200, model
+            return 404, {"error": {"code": 404, "message": f"no version {ref} of {name}", "status": "NOT_FOUND"}}
         if r.method == "GET" and (m := re.fullmatch(r"/v1/(.+/endpoints/[^/:]+)", r.path)):
             return 200, self.endpoints[m.group(1)]
         if r.method == "POST" and (m := re.fullmatch(r"/v1/(.+/endpoints/[^/:]+):deployModel", r.path)):

@@ -18,7 +18,13 @@ from components.images import images_for
 from contracts.config import PipelineConfig, load_config
 from pipelines.cli import app
 from pipelines.compile import DEFAULT_IMAGE_REGISTRY, DEFAULT_IMAGE_TAG, compile_pipeline, compiled_path
-from pipelines.training_pipeline import TARGETS, thresholds_parameter
+from pipelines.training_pipeline import (
+    FINGERPRINTED_TASK,
+    TARGETS,
+    UNCACHED_TASKS,
+    registry_default,
+    thresholds_parameter,
+)
 from tests.conftest import EXAMPLES, REPO, TAXI_CONFIG
 
 COMPILED = REPO / "compiled"
@@ -133,7 +139,13 @@ def test_kfp_gpu_placement(name):
     k8s = spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     trainer_exec = spec["components"][spec["root"]["dag"]["tasks"]["trainer"]["componentRef"]["name"]]["executorLabel"]
     assert list(k8s) == [trainer_exec]  # only the Trainer is placed on GPU nodes
-    assert k8s[trainer_exec]["nodeSelector"] == {"labels": {"cloud.google.com/gke-accelerator": gpu.gke_accelerator}}
+    assert k8s[trainer_exec]["nodeSelector"] == {
+        "labels": {
+            "cloud.google.com/gke-accelerator": gpu.gke_accelerator,
+            # the machine whose allocatable the request was validated against
+            "node.kubernetes.io/instance-type": gpu.machine_type,
+        }
+    }
     assert k8s[trainer_exec]["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
 
 
@@ -141,7 +153,9 @@ def test_taxi_trainer_asks_for_one_l4():
     """The taxi example's Trainer: one L4, as GKE (node label) and Vertex (machine spec) name it."""
     kfp = committed(TAXI_CONFIG.parent.name, "kfp")
     node = next(iter(kfp["platforms"]["kubernetes"]["deploymentSpec"]["executors"].values()))
-    assert node["nodeSelector"] == {"labels": {"cloud.google.com/gke-accelerator": "nvidia-l4"}}
+    assert node["nodeSelector"] == {
+        "labels": {"cloud.google.com/gke-accelerator": "nvidia-l4", "node.kubernetes.io/instance-type": "g2-standard-4"}
+    }
     vertex = committed(TAXI_CONFIG.parent.name, "vertex")
     accel = executors(vertex)["trainer"]["resources"]["accelerator"]
     assert accel == {"resourceCount": "1", "resourceType": "NVIDIA_L4", "count": "1", "type": "NVIDIA_L4"}
@@ -168,7 +182,9 @@ def test_caching_retries_and_parameters(name, target):
     spec = committed(name, target)
     tasks = spec["root"]["dag"]["tasks"]
     for task_name, task in tasks.items():
-        assert task["cachingOptions"].get("enableCache") is True
+        # Not the steps that use the registry; ExampleGen only for a run that passes data_fingerprint.
+        cached = task_name not in (*UNCACHED_TASKS, FINGERPRINTED_TASK)
+        assert task["cachingOptions"].get("enableCache", False) is cached, task_name
         if task_name == "example-validator" or not cfg.resources.retries:
             assert "retryPolicy" not in task  # bad data fails the same way every time
         else:
@@ -180,12 +196,13 @@ def test_caching_retries_and_parameters(name, target):
         "value_thresholds",
         "model_registry",
         "git_commit",
+        "data_fingerprint",
         "pipeline_config",
     }
     # What a run started from the UI uses: the config's own values.
     assert params["epochs"]["defaultValue"] == cfg.model.epochs
     assert params["data_source"]["defaultValue"] == cfg.data.source
-    assert params["model_registry"]["defaultValue"] == cfg.push.registry
+    assert params["model_registry"]["defaultValue"] == registry_default(cfg, target)  # never a local path
     assert params["value_thresholds"]["defaultValue"] == thresholds_parameter(cfg)
     assert json.loads(params["pipeline_config"]["defaultValue"]) == json.loads(cfg.to_json())
     assert spec["pipelineInfo"]["name"] == cfg.pipeline_name

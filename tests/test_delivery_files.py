@@ -2,7 +2,8 @@
 Cloud Build: every COPY source exists in its build context and is sent by the context's
 .dockerignore, installs come from the lock, images run as a non-root user, local path
 dependencies land where the lock expects them, and the delivery steps build the images the
-compiled pipeline names and call commands this project has."""
+compiled pipeline names and call commands this project has (the delivery script itself runs
+in tests/test_cloudbuild_delivery.py)."""
 
 from __future__ import annotations
 
@@ -173,9 +174,8 @@ def test_cloudbuild_steps_use_real_files_and_commands():
     commands = get_command(app).commands
     calls = re.findall(r"\btabml \$?(\w[\w-]*)", scripts)
     assert "compile" in calls
-    for sub in calls:
-        if sub != "verb":  # `tabml $verb`: submit or schedule (run by test_cloudbuild_delivery_commands_parse)
-            assert sub in commands, f"cloudbuild.yaml calls `tabml {sub}`, which does not exist"
+    for sub in calls:  # submit/schedule are run in tests/test_cloudbuild_delivery.py
+        assert sub in commands, f"cloudbuild.yaml calls `tabml {sub}`, which does not exist"
     assert "taxi-pipeline" not in scripts
     compile_line = next(ln for ln in scripts.splitlines() if "tabml compile" in ln)
     assert "--image-tag $SHORT_SHA" in compile_line and "--image-registry $_IMAGE_REGISTRY" in compile_line
@@ -199,72 +199,3 @@ def test_cloudbuild_builds_the_images_the_pipeline_names_from_their_contexts():
     assert tags[REPO / "serving" / "Dockerfile"] == "$_IMAGE_REGISTRY/tabml-serving:$SHORT_SHA"
     for tag in tags.values():
         assert f"docker push {tag}" in scripts
-
-
-BUILTINS = {"PROJECT_ID": "my-project", "SHORT_SHA": "abc1234", "COMMIT_SHA": "abc1234" + "0" * 33}
-
-
-def substitute(text: str, values: dict[str, str]) -> tuple[str, list[str]]:
-    """Cloud Build's substitution of $NAME / ${NAME} in step args ($$ is a literal $); returns
-    the text and the names that are neither built-in nor defined (MUST_MATCH rejects the build)."""
-    unknown = []
-
-    def one(m: re.Match) -> str:
-        if m.group(0) == "$$":
-            return "$"
-        name = m.group(1) or m.group(2)
-        if name in values:
-            return values[name]
-        unknown.append(name)
-        return m.group(0)
-
-    return re.sub(r"\$\$|\$\{(\w+)\}|\$(\w+)", one, text), unknown
-
-
-@pytest.mark.parametrize("cron", ["", "0 3 * * *"], ids=["submit", "schedule"])
-def test_cloudbuild_delivery_commands_parse(tmp_path, cron):
-    """Runs the delivery step's script in bash, as Cloud Build would after substitution, with
-    `make` and `.venv/bin/tabml` stubbed; every tabml call must parse with the real CLI."""
-    import json
-    import subprocess
-    import sys
-
-    build, _ = cloudbuild()
-    [step] = [s for s in build["steps"] if "tabml" in s["args"][-1] and "compile" in s["args"][-1]]
-    values = dict(BUILTINS)
-    for name, default in build["substitutions"].items():
-        values[name] = substitute(str(default), BUILTINS)[0]
-    values |= {"_DELIVER": "true", "_SCHEDULE_CRON": cron}
-    script, unknown = substitute(step["args"][-1], values)
-    problems = [
-        f"`${name}` is not a substitution (Cloud Build rejects the build): write `$${name}`" for name in unknown
-    ]
-    log = tmp_path / "calls.jsonl"
-    (tmp_path / "bin").mkdir()
-    (tmp_path / "bin" / "make").write_text("#!/bin/sh\nexit 0\n")
-    (tmp_path / ".venv" / "bin").mkdir(parents=True)
-    (tmp_path / ".venv" / "bin" / "tabml").write_text(
-        f"#!{sys.executable}\nimport json, sys\nopen({str(log)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
-    )
-    (tmp_path / "build" / "compiled").mkdir(parents=True)
-    (tmp_path / "build" / "compiled" / "pipeline.vertex.yaml").write_text("{}")
-    for stub in ("bin/make", ".venv/bin/tabml"):
-        (tmp_path / stub).chmod(0o755)
-    env = {"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path)}
-    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    calls = [json.loads(line) for line in log.read_text().splitlines()]
-    assert [c[0] for c in calls] == ["compile", "schedule" if cron else "submit"]
-    commands = get_command(app).commands
-    for call in calls:
-        try:
-            ctx = commands[call[0]].make_context(call[0], list(call[1:]))
-        except Exception as err:  # typer's (vendored) click UsageError
-            problems.append(f"it runs `tabml {' '.join(call)}`: {getattr(err, 'format_message', err.__str__)()}")
-            continue
-        if call[0] == "schedule" and ctx.params["cron"] != cron:
-            problems.append(f"--cron reaches tabml as {ctx.params['cron']!r}, not {cron!r}")
-        if call[0] in ("submit", "schedule"):
-            assert ctx.params["target"] == "vertex" and ctx.params["config"] == Path(values["_CONFIG"])
-            assert f"git_commit={BUILTINS['COMMIT_SHA']}" in ctx.params["param"]
-    assert not problems, "cloudbuild.yaml's delivery step:\n" + "\n".join(problems)

@@ -5,8 +5,9 @@ from components.images import PIPELINE_IMAGE
 
 
 @dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
-def example_gen(config: str, data_source: str, examples: Output[Dataset]):
-    """CSV (plain or gzip) / Parquet -> gzipped tf.Example TFRecords in Split-<name>/ (TFX's Examples layout)."""
+def example_gen(config: str, data_source: str, examples: Output[Dataset], data_fingerprint: str = ""):
+    """CSV (plain or gzip) / Parquet -> gzipped tf.Example TFRecords in Split-<name>/ (TFX's Examples layout).
+    data_fingerprint: the data's when the run was started (the cache key's part that follows the data)."""
     import json
 
     from components.common.io import reported_failure, setup_logging
@@ -15,13 +16,18 @@ def example_gen(config: str, data_source: str, examples: Output[Dataset]):
 
     setup_logging()
     with reported_failure("ExampleGen", examples.path):
-        result = run(parse_config(config), Inputs(data_source=data_source), Outputs(examples=examples.path))
+        result = run(
+            parse_config(config),
+            Inputs(data_source=data_source, data_fingerprint=data_fingerprint),
+            Outputs(examples=examples.path),
+        )
     examples.metadata.update(
         {
             "tfx_type": "Examples",
             "split_names": json.dumps(list(result.split_counts)),
             "split_counts": result.split_counts,
             "source": result.source,
+            "data_fingerprint": result.data_fingerprint,
             "duplicate_rows": result.duplicate_rows,
             "warnings": result.warnings,
         }

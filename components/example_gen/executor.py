@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 import tensorflow as tf
 
 from components.common.io import log, open_binary, resolve_files, step, write_json
+from components.example_gen.fingerprint import files_fingerprint
 from contracts.artifacts import EXAMPLE_GEN_SUMMARY, split_dir
 from contracts.config import LabelSpec, PipelineConfig, Split
 from contracts.executor import ExecutorResult
@@ -44,6 +45,9 @@ class InputDataError(ValueError):
 @dataclass(frozen=True)
 class Inputs:
     data_source: str = ""  # overrides config.data.source (the pipeline's data_source parameter)
+    # data_fingerprint(data_source) when the run was started (part of the step's cache key);
+    # empty: not known. A different one here means the data changed since.
+    data_fingerprint: str = ""
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class Outputs:
 class Result(ExecutorResult):
     source: str  # what was read: the run's data_source, else the config's
     files: list[str]
+    data_fingerprint: str  # of the files read (fingerprint.py)
     column_types: dict[str, str]
     split_counts: dict[str, int]
     label: dict  # name, task, classes, per-split class counts or value summary
@@ -404,6 +409,13 @@ def _train_classes(files, fmt, config: PipelineConfig, column_types) -> list[str
 def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
     source = inputs.data_source or config.data.source
     files = resolve_files(source)
+    fingerprint = files_fingerprint(files)
+    if inputs.data_fingerprint and inputs.data_fingerprint != fingerprint:
+        # The cache would file these examples under the old data's fingerprint.
+        raise InputDataError(
+            f"{source} changed after the run was started (data_fingerprint {inputs.data_fingerprint[:12]}, "
+            f"now {fingerprint[:12]}): start the run again, so that its data_fingerprint is the data's"
+        )
     fmt = config.data.resolved_format(files[0])
     log.info("ExampleGen: %d %s file(s) from %s", len(files), fmt, source)
     with step("ExampleGen: inferring column types"):
@@ -423,7 +435,12 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
 
     split_names = config.split.names
     result = Result(
-        source=source, files=files, column_types=column_types, split_counts={n: 0 for n in split_names}, label={}
+        source=source,
+        files=files,
+        data_fingerprint=fingerprint,
+        column_types=column_types,
+        split_counts={n: 0 for n in split_names},
+        label={},
     )
     counts = {n: Counter() for n in split_names}
     values: dict[str, list[float]] = {n: [] for n in split_names}

@@ -13,11 +13,19 @@ last, a failed copy removes the version directory, and this project's readers
 (`list_versions`, `latest_version`) only count versions whose model_metadata.json exists.
 A model server polling gs:// could still see a version directory while it is being
 written; that is the limit of atomicity on an object store.
+
+Idempotence: model_metadata.json records the digest of the SavedModel's files. A push of a
+model the registry already holds (a retried Pusher whose KServe/Vertex rollout failed) writes
+nothing and deploys that version again.
+
+Inside a cluster pod a local registry is refused (contracts.registry.checked_registry): it
+would be the pod's own disk.
 """
 
 from __future__ import annotations
 
 import datetime
+import hashlib
 import os
 import shutil
 import time
@@ -30,7 +38,15 @@ from components.common.io import file_sha256, log, read_json, write_json
 from contracts.artifacts import BLESSING_JSON, PUSH_RESULT, SCHEMA_FILE, is_blessed, serving_model_dir, stats_path
 from contracts.config import PipelineConfig
 from contracts.executor import ExecutorResult
-from contracts.registry import METADATA_FILE, TRAINING_STATS, model_base
+from contracts.registry import (
+    METADATA_FILE,
+    MODEL_SHA256,
+    TRAINING_STATS,
+    checked_registry,
+    find_version,
+    model_base,
+    read_metadata,
+)
 
 
 @dataclass(frozen=True)
@@ -60,20 +76,17 @@ class PushResult(ExecutorResult):
 
 
 def kube_custom_objects_api():
-    """Kubernetes credentials from the usual places: the pod's service account on a
-    cluster, else the kube config (KUBECONFIG / ~/.kube/config)."""
-    from kubernetes import client, config
+    """Kubernetes credentials: the pod's service account on a cluster, else the kube config
+    (KUBECONFIG / ~/.kube/config); neither (a Vertex AI Pipelines task) raises RolloutError
+    saying which targets can reach a cluster."""
+    from rollout import custom_objects_api
 
-    if os.environ.get("KUBERNETES_SERVICE_HOST"):
-        config.load_incluster_config()
-    else:
-        # The client reads KUBECONFIG once, at import; read it now.
-        config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None)
-    return client.CustomObjectsApi()
+    return custom_objects_api()
 
 
 def deploy_to_kserve(config: PipelineConfig, destination: str, version: int) -> dict:
-    """Points the InferenceService at the pushed version, as a canary when one is served."""
+    """Points the InferenceService at the pushed version (a canary in Serverless mode) and
+    waits until it serves; a failed or timed-out rollout is reverted and fails the step."""
     import yaml
 
     from rollout import IsvcRollout
@@ -84,16 +97,42 @@ def deploy_to_kserve(config: PipelineConfig, destination: str, version: int) -> 
         with tf.io.gfile.GFile(target.template) as f:
             template = next(d for d in yaml.safe_load_all(f) if d and d.get("kind") == "InferenceService")
     rollout = IsvcRollout(kube_custom_objects_api(), target.namespace, target.name)
-    result = rollout.deploy(destination, target.canary_percent, model_version=str(version), template=template)
+    result = rollout.deploy(
+        destination,
+        target.canary_percent,
+        model_version=str(version),
+        template=template,
+        ready_timeout_s=target.ready_timeout_s,
+    )
     log.info(
-        "Pusher: InferenceService %s/%s %s (canary %s%%) -> %s",
+        "Pusher: InferenceService %s/%s (%s) %s (canary %s%%) -> %s: %s",
         target.namespace,
         target.name,
+        result.mode or "mode unknown",
         result.action,
         result.canary_percent,
         destination,
+        result.ready,
     )
     return asdict(result)
+
+
+@dataclass(frozen=True)
+class Pushed:
+    version: int
+    destination: str  # the version directory
+    existing: bool  # the registry held this model already: nothing was written
+
+
+def model_digest(model_dir: str) -> str:
+    """sha256 over the relative path and content of every file of a directory (local or gs://)."""
+    digest = hashlib.sha256()
+    entries = []
+    for root, _, files in tf.io.gfile.walk(model_dir):
+        entries += [os.path.normpath(os.path.join(os.path.relpath(root, model_dir), name)) for name in files]
+    for rel in sorted(entries):
+        digest.update(f"{rel}\0{file_sha256(os.path.join(model_dir, rel))}\n".encode())
+    return digest.hexdigest()
 
 
 def _next_version(base: str) -> int:
@@ -165,18 +204,23 @@ def _push_object_store(serving_model_dir: str, base: str, metadata: dict, extra:
 
 def push_model(
     serving_model_dir: str, registry: str, model_name: str, metadata: dict, extra: dict[str, str] | None = None
-) -> tuple[int, str]:
-    """extra: files to push beside the SavedModel, {path in the version dir: source}."""
+) -> Pushed:
+    """extra: files to push beside the SavedModel, {path in the version dir: source}.
+    A model the registry holds already (same digest) is not pushed again."""
     if not tf.io.gfile.exists(os.path.join(serving_model_dir, "saved_model.pb")):
         raise FileNotFoundError(f"no SavedModel to push in {serving_model_dir}")
+    digest = model_digest(serving_model_dir)
+    found = find_version(registry, model_name, digest)
+    if found:
+        return Pushed(found.version, found.path, existing=True)
     base = model_base(registry, model_name)
-    if "://" not in registry:
-        return _push_local(serving_model_dir, base, metadata, extra or {})
-    return _push_object_store(serving_model_dir, base, metadata, extra or {})
+    push = _push_local if "://" not in registry else _push_object_store
+    version, destination = push(serving_model_dir, base, metadata | {MODEL_SHA256: digest}, extra or {})
+    return Pushed(version, destination, existing=False)
 
 
 def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> PushResult:
-    registry = inputs.model_registry or config.push.registry
+    registry = checked_registry(inputs.model_registry or config.push.registry)
     blessing = read_json(os.path.join(inputs.blessing, BLESSING_JSON))
     if not is_blessed(inputs.blessing):
         reasons = "; ".join(blessing.get("reasons", [])) or "the Evaluator did not bless the model"
@@ -201,17 +245,18 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> PushResult:
             "config_sha256": config.fingerprint(),
             "git_commit": inputs.git_commit or None,
         }
+        if config.push.kserve:
+            # No cluster credentials (a Vertex AI Pipelines task) is refused before anything is pushed.
+            kube_custom_objects_api()
         train_stats = stats_path(inputs.statistics, "train") if inputs.statistics else ""
         extra = {TRAINING_STATS: train_stats} if train_stats and tf.io.gfile.exists(train_stats) else {}
-        version, destination = push_model(serving_model_dir(inputs.model), registry, config.model_name, metadata, extra)
-        result = PushResult(
-            pushed=True,
-            reason="blessed",
-            version=version,
-            destination=destination,
-            metadata=metadata | {"version": version},
-        )
-        log.info("Pusher: pushed version %d to %s", version, destination)
+        pushed = push_model(serving_model_dir(inputs.model), registry, config.model_name, metadata, extra)
+        version, destination = pushed.version, pushed.destination
+        # A retried push (its rollout failed) finds its version: the rollout below points at it again.
+        reason = f"blessed; already pushed as version {version}" if pushed.existing else "blessed"
+        metadata = read_metadata(destination)
+        result = PushResult(pushed=True, reason=reason, version=version, destination=destination, metadata=metadata)
+        log.info("Pusher: %s -> %s", reason if pushed.existing else f"pushed version {version}", destination)
         if config.push.kserve:
             # The version is in the registry either way; a failed rollout fails the step so
             # the run shows it, and `rollback` / a re-run can follow.

@@ -17,14 +17,21 @@ def trainer(
     """Trains with the user's run_fn or the generated one; SavedModel in Format-Serving/ with the
     transform graph and two signatures; TensorBoard logs in model_run."""
     from components.common.io import reported_failure, setup_logging
-    from components.trainer.executor import Inputs, Outputs, run
+    from components.trainer.executor import Inputs, Outputs, requested_gpus, run
     from contracts.config import parse_config
 
     setup_logging()
     with reported_failure("Trainer", model.path):
+        cfg = parse_config(config)
         result = run(
-            parse_config(config),
-            Inputs(transformed_examples=transformed_examples.path, transform_graph=transform_graph.path, epochs=epochs),
+            cfg,
+            Inputs(
+                transformed_examples=transformed_examples.path,
+                transform_graph=transform_graph.path,
+                epochs=epochs,
+                # On a cluster the pod asked for the config's GPUs; kfp.local asks for none.
+                gpus=requested_gpus(cfg, model.uri),
+            ),
             Outputs(model=model.path, model_run=model_run.path),
         )
     model.metadata.update({"tfx_type": "Model", "serving_dir": "Format-Serving", "run_fn": result.run_fn})

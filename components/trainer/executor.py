@@ -5,12 +5,19 @@ or the generated one, which follows the same contract; then checks the exported 
 The generated run_fn trains the generated model (components/trainer/model.py) with
 MirroredStrategy when a GPU is visible, logs to TensorBoard in the ModelRun, and exports
 the model with the transform graph inside (components/trainer/export.py).
+
+A task that was given GPUs (on a cluster) and in which TensorFlow sees fewer fails before it
+reads any data, unless resources.trainer.allow_cpu_fallback: a GPU pod that trains on CPU is a
+broken image or node, and would otherwise only show as a slow run.
 """
 
 from __future__ import annotations
 
+import ctypes
+import importlib.util
 import math
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 
@@ -36,6 +43,7 @@ class Inputs:
     transform_graph: str
     epochs: int = 0  # overrides model.epochs (the pipeline's epochs parameter)
     steps_per_epoch: int = -1  # overrides model.steps_per_epoch when >= 0
+    gpus: int = 0  # GPUs the task was given (requested_gpus): TensorFlow must see them
 
 
 @dataclass(frozen=True)
@@ -121,6 +129,75 @@ class FnArgs:
 
 def _count(pattern: str) -> int:
     return sum(1 for _ in tf.data.TFRecordDataset(tf.io.gfile.glob(pattern), compression_type="GZIP"))
+
+
+NVIDIA_LIB = "/usr/local/nvidia/lib64"  # where GKE mounts the node's driver libraries
+
+
+class GpuNotVisible(RuntimeError):
+    """The task was given GPUs and TensorFlow does not see them."""
+
+
+def requested_gpus(config: PipelineConfig, artifact_uri: str) -> int:
+    """The GPUs a Trainer task was given: resources.trainer.gpu_count when a cluster backend
+    (KFP on GKE, Vertex AI) launched it, which its remote artifact URIs (gs://, minio://, s3://)
+    tell; 0 under kfp.local (local paths), which ignores resource requests."""
+    return config.resources.trainer.gpu_count if "://" in artifact_uri else 0
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def _gpu_diagnosis(gpus: list) -> str:
+    """What decides whether TensorFlow sees a GPU, as found in this container."""
+    try:
+        ctypes.CDLL("libcuda.so.1")
+        driver = "loads"
+    except OSError as err:
+        driver = f"does not load ({err})"
+    build = tf.sysconfig.get_build_info()
+    return (
+        f"tf.config.list_physical_devices('GPU') = {[g.name for g in gpus]}; "
+        f"the driver's libcuda.so.1 {driver}; "
+        f"LD_LIBRARY_PATH = {os.environ.get('LD_LIBRARY_PATH', '')!r}; "
+        f"{NVIDIA_LIB} (GKE's driver mount) exists: {os.path.isdir(NVIDIA_LIB)}; "
+        f"nvidia-smi: {shutil.which('nvidia-smi') or 'not on PATH'}; "
+        f"NVIDIA_VISIBLE_DEVICES = {os.environ.get('NVIDIA_VISIBLE_DEVICES')!r}; "
+        f"TensorFlow's pip CUDA libraries (the GPU image's nvidia-cudnn-cu12 ...): "
+        f"{'installed' if _installed('nvidia.cudnn') else 'not installed'}; "
+        f"TensorFlow {tf.__version__} built for CUDA {build.get('cuda_version', 'none')} / "
+        f"cuDNN {build.get('cudnn_version', 'none')} (is_cuda_build={build.get('is_cuda_build', False)})"
+    )
+
+
+def check_gpus(wanted: int, allow_cpu_fallback: bool) -> int:
+    """The number of GPUs TensorFlow sees; raises GpuNotVisible when fewer than `wanted`
+    (the GPUs the task was given) unless allow_cpu_fallback, which logs a warning instead."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if len(gpus) >= wanted:
+        return len(gpus)
+    what = (
+        f"resources.trainer.gpu_count is {wanted} and this task runs on a cluster, "
+        f"but TensorFlow sees {len(gpus)} GPU(s)"
+    )
+    if allow_cpu_fallback:
+        log.warning(
+            "Trainer: %s; going on as resources.trainer.allow_cpu_fallback says. Checked: %s",
+            what,
+            _gpu_diagnosis(gpus),
+        )
+        return len(gpus)
+    raise GpuNotVisible(
+        f"{what}. Checked: {_gpu_diagnosis(gpus)}. Fix: run the Trainer in the GPU image "
+        f"(images/trainer-gpu.Dockerfile, which `tabml compile` uses when gpu_count > 0: its "
+        f"LD_LIBRARY_PATH holds {NVIDIA_LIB} and TensorFlow's pip CUDA libraries) on a node pool "
+        f"with GPU driver installation (GKE) or an accelerator (Vertex); or set "
+        f"resources.trainer.gpu_count: 0, or allow_cpu_fallback: true to train on CPU on purpose"
+    )
 
 
 def choose_strategy() -> tf.distribute.Strategy:
@@ -210,6 +287,7 @@ def generated_run_fn(config: PipelineConfig, fn_args: FnArgs) -> None:
 
 
 def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
+    check_gpus(inputs.gpus, config.resources.trainer.allow_cpu_fallback)
     epochs = inputs.epochs or config.model.epochs
     steps_per_epoch = config.model.steps_per_epoch if inputs.steps_per_epoch < 0 else inputs.steps_per_epoch
     label = read_json(os.path.join(inputs.transform_graph, LABEL_INFO))

@@ -1,7 +1,11 @@
 """A local HTTP server standing in for the Kubernetes API server's custom-objects endpoints
 (InferenceServices). It records every request (method, path, Content-Type, body) and keeps the
 objects, applying JSON merge patches (RFC 7386) as the API server does, with resourceVersion
-conflicts (409) and 404s, so tests assert on the real request bodies and the resulting object."""
+conflicts (409) and 404s, so tests assert on the real request bodies and the resulting object.
+
+`controller`, when set, stands in for KServe's controller: it is called with the stored object
+after each create or patch and may write its status (or a Deployment, for RawDeployment), as
+the controller would; `put_object` stores any kind (a Deployment under apps/v1)."""
 
 from __future__ import annotations
 
@@ -9,8 +13,10 @@ import copy
 import json
 import re
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 _PATH = re.compile(
     r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/namespaces/(?P<ns>[^/]+)/(?P<plural>[^/]+)(?:/(?P<name>[^/?]+))?$"
@@ -20,9 +26,10 @@ _PATH = re.compile(
 @dataclass
 class Recorded:
     method: str
-    path: str
+    path: str  # without the query
     content_type: str
     body: dict | None
+    query: dict[str, list[str]] = field(default_factory=dict)
 
 
 def merge_patch(target, patch):
@@ -44,6 +51,7 @@ class FakeKubernetes:
         self.objects: dict[tuple[str, str], dict] = {}
         self._rv = 100
         self._lock = threading.Lock()
+        self.controller: Callable[[dict], None] | None = None
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -54,7 +62,10 @@ class FakeKubernetes:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 body = json.loads(raw) if raw else None
-                fake.requests.append(Recorded(self.command, self.path, self.headers.get("Content-Type", ""), body))
+                url = urlsplit(self.path)
+                fake.requests.append(
+                    Recorded(self.command, url.path, self.headers.get("Content-Type", ""), body, parse_qs(url.query))
+                )
                 status, payload = fake.respond(self.command, self.path, self.headers.get("Content-Type", ""), body)
                 data = json.dumps(payload).encode()
                 self.send_response(status)
@@ -85,6 +96,10 @@ class FakeKubernetes:
         obj = copy.deepcopy(obj)
         obj["metadata"]["resourceVersion"] = self._next_rv()
         self.objects[(obj["metadata"]["namespace"], obj["metadata"]["name"])] = obj
+
+    def _reconcile(self, obj: dict) -> None:
+        if self.controller is not None:
+            self.controller(obj)  # mutates the stored object in place, like a status update
 
     def bump(self, namespace: str, name: str) -> None:
         """Someone else changed the object (for conflict tests)."""
@@ -119,6 +134,7 @@ class FakeKubernetes:
                 obj["metadata"]["namespace"] = m["ns"]
                 obj["metadata"]["resourceVersion"] = self._next_rv()
                 self.objects[key] = obj
+                self._reconcile(obj)
                 return 201, obj
             if method == "PATCH" and m["name"]:
                 if content_type.split(";")[0].strip() != "application/merge-patch+json":
@@ -138,5 +154,6 @@ class FakeKubernetes:
                 patched = merge_patch(current, body)
                 patched["metadata"]["resourceVersion"] = self._next_rv()
                 self.objects[key] = patched
+                self._reconcile(patched)
                 return 200, patched
         return self._status(405, "MethodNotAllowed", f"{method} {path}")

@@ -12,6 +12,7 @@ kubernetes-validate (strict).
 from __future__ import annotations
 
 import copy
+import os
 import re
 import shutil
 import subprocess
@@ -162,7 +163,7 @@ def test_the_example_overlay_names_one_model(isvc_validator):
     for name, renamed in ((TFS, "chicago-taxi-big-tipper"), (RAW, "chicago-taxi-big-tipper-raw")):
         mine = by_name(docs, "InferenceService", renamed)
         assert mine["metadata"]["namespace"] == production[name]["metadata"]["namespace"] == "tabml-prod"
-        assert mine["spec"]["predictor"]["canaryTrafficPercent"] == 10
+        assert mine["metadata"]["annotations"] == production[name]["metadata"]["annotations"]
 
 
 def test_the_validators_reject_bad_manifests(isvc_validator):
@@ -219,7 +220,7 @@ def test_overlays_differ_where_they_should():
         assert d["metadata"]["labels"]["environment"] == "staging"
     for d in prod:
         if d["kind"] == "InferenceService":
-            assert d["spec"]["predictor"]["canaryTrafficPercent"] == 10
+            assert "canaryTrafficPercent" not in d["spec"]["predictor"]  # RawDeployment ignores it
             assert d["spec"]["predictor"]["minReplicas"] == 2
     st_tfs = by_name(staging, "InferenceService", TFS)["spec"]["predictor"]["model"]
     st_raw = by_name(staging, "InferenceService", RAW)["spec"]["predictor"]["containers"][0]
@@ -233,3 +234,47 @@ def test_overlays_differ_where_they_should():
     assert any(t["key"] == "nvidia.com/gpu" for t in gpu_tfs["tolerations"])
     # the custom predictor (tensorflow-cpu image) is the same on CPU and GPU overlays
     assert by_name(gpu, "InferenceService", RAW) == by_name(prod, "InferenceService", RAW)
+
+
+def serverless_production(tmp_path) -> list[dict]:
+    """overlays/production with components/serverless, as a user's overlay would add it."""
+    up = os.path.relpath(MANIFESTS, tmp_path)
+    (tmp_path / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": [f"{up}/overlays/production"],
+                "components": [f"{up}/components/serverless"],
+            }
+        )
+    )
+    return render(tmp_path)
+
+
+def test_deployment_mode_and_metrics_scraping(tmp_path, isvc_validator):
+    """Base: RawDeployment (no Knative), where canaryTrafficPercent is ignored and KServe's
+    enable-prometheus-scraping would point prometheus.io/port at a queue-proxy that is not
+    there: the pods name the predictor's own /metrics. components/serverless: Knative, a canary,
+    and KServe's aggregated scraping. Both as the rollout creates them (metrics_annotations)."""
+    from rollout import metrics_annotations
+
+    raw = by_name(render(MANIFESTS / "overlays" / "production"), "InferenceService", RAW)
+    serverless_docs = serverless_production(tmp_path)
+    validate_all(serverless_docs, isvc_validator)
+    serverless = by_name(serverless_docs, "InferenceService", RAW)
+    for doc, mode in ((raw, "RawDeployment"), (serverless, "Serverless")):
+        annotations = doc["metadata"]["annotations"]
+        assert annotations["serving.kserve.io/deploymentMode"] == mode
+        assert {k: v for k, v in annotations.items() if "prometheus" in k or "metric" in k} == metrics_annotations(mode)
+        [container] = doc["spec"]["predictor"]["containers"]
+        port = annotations.get("prometheus.io/port") or annotations["prometheus.kserve.io/port"]
+        assert (
+            int(port)
+            == container["ports"][0]["containerPort"]
+            == build_parser().parse_args(container["args"]).http_port
+        )
+    assert "prometheus.io/port" not in serverless["metadata"]["annotations"]  # KServe's webhook sets it (9088)
+    for doc in serverless_docs:
+        if doc["kind"] == "InferenceService":
+            assert doc["spec"]["predictor"]["canaryTrafficPercent"] == 10

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,7 +17,16 @@ from fake_k8s import FakeKubernetes
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from rollout import ANNOTATION_PREVIOUS_URI, ANNOTATION_VERSION, IsvcRollout, RolloutError, storage_uri_of
+from rollout import (
+    ANNOTATION_PREVIOUS_URI,
+    ANNOTATION_STORAGE_URI,
+    ANNOTATION_VERSION,
+    FIELD_MANAGER,
+    IsvcRollout,
+    RolloutError,
+    metrics_annotations,
+    storage_uri_of,
+)
 from rollout.__main__ import main as rollout_cli
 
 MANIFESTS = Path(__file__).resolve().parents[2] / "serving" / "manifests"
@@ -27,19 +37,38 @@ V1, V2, V3 = f"{BASE_URI}/1795336682", f"{BASE_URI}/1795336860", f"{BASE_URI}/17
 ISVC_PATH = f"/apis/serving.kserve.io/v1beta1/namespaces/{NS}/inferenceservices"
 
 
-@pytest.fixture(scope="module")
-def rendered() -> dict[str, dict]:
+def kustomize(target: Path) -> dict[str, dict]:
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.skip("kubectl (with its built-in kustomize) is not on PATH")
     out = subprocess.run(
-        [kubectl, "kustomize", str(MANIFESTS / "overlays" / "production")],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
+        [kubectl, "kustomize", str(target)], capture_output=True, text=True, check=True, timeout=60
     ).stdout
     return {d["metadata"]["name"]: d for d in yaml.safe_load_all(out) if d and d["kind"] == "InferenceService"}
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> dict[str, dict]:
+    """Production with the Serverless component: Knative revisions and a canary."""
+    overlay = tmp_path_factory.mktemp("serverless")
+    up = os.path.relpath(MANIFESTS, overlay)
+    (overlay / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": [f"{up}/overlays/production"],
+                "components": [f"{up}/components/serverless"],
+            }
+        )
+    )
+    return kustomize(overlay)
+
+
+@pytest.fixture(scope="module")
+def rendered_raw() -> dict[str, dict]:
+    """Production as the base has it: RawDeployment."""
+    return kustomize(MANIFESTS / "overlays" / "production")
 
 
 @pytest.fixture
@@ -89,11 +118,12 @@ def test_deploy_of_a_new_version_is_a_canary_patch(fake, rendered):
     [patch] = patches(fake)
     assert patch.path == f"{ISVC_PATH}/{RAW}"
     assert patch.content_type == "application/merge-patch+json"
+    assert patch.query["fieldManager"] == [FIELD_MANAGER]  # `kubectl apply --server-side` conflicts, not resets
     container = copy.deepcopy(rendered[RAW]["spec"]["predictor"]["containers"][0])
     container["env"] = [{"name": "STORAGE_URI", "value": V2}]
     assert patch.body == {
         "metadata": {
-            "annotations": {ANNOTATION_PREVIOUS_URI: V1, ANNOTATION_VERSION: "1795336860"},
+            "annotations": {ANNOTATION_PREVIOUS_URI: V1, ANNOTATION_VERSION: "1795336860", ANNOTATION_STORAGE_URI: V2},
             "resourceVersion": rv,
         },
         "spec": {"predictor": {"containers": [container], "canaryTrafficPercent": 10}},
@@ -165,7 +195,7 @@ def test_rollback_with_restore_puts_the_previous_uri_back(fake, rendered):
     assert first.body["spec"] == {"predictor": {"canaryTrafficPercent": 0}}
     assert second.body["spec"]["predictor"]["canaryTrafficPercent"] is None  # merge patch: remove
     assert second.body["spec"]["predictor"]["containers"][0]["env"] == [{"name": "STORAGE_URI", "value": V1}]
-    assert second.body["metadata"]["annotations"] == {ANNOTATION_PREVIOUS_URI: None}
+    assert second.body["metadata"]["annotations"] == {ANNOTATION_PREVIOUS_URI: None, ANNOTATION_STORAGE_URI: V1}
     assert second.body["metadata"]["resourceVersion"] != first.body["metadata"]["resourceVersion"]
     live = fake.objects[(NS, RAW)]
     assert storage_uri_of(live) == V1
@@ -202,7 +232,8 @@ def test_a_concurrent_change_is_a_409_not_an_overwrite(fake, rendered):
 def test_cli_deploy_promote_rollback(fake, rendered, capsys):
     fake.put_object(deployed(rendered, RAW, V1))
     common = ["--namespace", NS, "--name", RAW, "--api-server", fake.url]
-    assert rollout_cli(["deploy", *common, "--storage-uri", V2, "--canary-percent", "20"]) == 0
+    deploy = ["deploy", *common, "--storage-uri", V2, "--canary-percent", "20", "--ready-timeout", "0"]
+    assert rollout_cli(deploy) == 0
     assert json.loads(capsys.readouterr().out)["action"] == "canary"
     assert fake.objects[(NS, RAW)]["spec"]["predictor"]["canaryTrafficPercent"] == 20
     assert rollout_cli(["promote", *common]) == 0
@@ -211,3 +242,215 @@ def test_cli_deploy_promote_rollback(fake, rendered, capsys):
     assert storage_uri_of(fake.objects[(NS, RAW)]) == V1
     assert rollout_cli(["promote", "--namespace", NS, "--name", "nope", "--api-server", fake.url]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+# -- readiness: what KServe's controller would write, per deployment mode -------------------------
+FAST = {"poll_s": 0.02}
+
+
+def serverless_status(revision: int, ready: int, conditions: list[dict]) -> dict:
+    return {
+        "deploymentMode": "Serverless",
+        "components": {
+            "predictor": {
+                "latestCreatedRevision": f"{RAW}-predictor-{revision:05d}",
+                "latestReadyRevision": f"{RAW}-predictor-{ready:05d}",
+            }
+        },
+        "conditions": conditions,
+    }
+
+
+def serverless_controller(fake, outcome: str | None):
+    """Each spec change is a new revision: ready, failed (RevisionFailed), or never reconciled."""
+    revision = {"n": 1}
+
+    def reconcile(obj):
+        if outcome is None or obj["metadata"]["name"] != RAW:
+            return
+        revision["n"] += 1
+        n = revision["n"]
+        if outcome == "ready":
+            obj["status"] = serverless_status(n, n, [{"type": "PredictorReady", "status": "True"}])
+        else:
+            failed = {
+                "type": "PredictorConfigurationReady",
+                "status": "False",
+                "reason": "RevisionFailed",
+                "message": f"Revision {RAW}-predictor-{n:05d} failed: Back-off pulling image",
+            }
+            obj["status"] = serverless_status(n, n - 1, [{"type": "PredictorReady", "status": "True"}, failed])
+
+    fake.controller = reconcile
+
+
+def live_serverless(rendered) -> dict:
+    obj = deployed(rendered, RAW, V1)
+    obj["status"] = serverless_status(1, 1, [{"type": "PredictorReady", "status": "True"}])
+    return obj
+
+
+def test_serverless_deploy_waits_for_the_new_revision(fake, rendered):
+    fake.put_object(live_serverless(rendered))
+    serverless_controller(fake, "ready")
+    result = IsvcRollout(api_for(fake), NS, RAW, **FAST).deploy(V2, 10, ready_timeout_s=5)
+    assert (result.action, result.mode, result.canary_percent) == ("canary", "Serverless", 10)
+    assert result.ready == f"revision {RAW}-predictor-00002 is ready"
+    assert storage_uri_of(fake.objects[(NS, RAW)]) == V2
+
+
+def test_a_failed_canary_is_reverted_and_named(fake, rendered):
+    fake.put_object(live_serverless(rendered))
+    serverless_controller(fake, "failed")
+    with pytest.raises(RolloutError) as info:
+        IsvcRollout(api_for(fake), NS, RAW, **FAST).deploy(V2, 10, model_version="2", ready_timeout_s=5)
+    message = str(info.value)
+    assert "PredictorConfigurationReady=False (RevisionFailed: Revision" in message and "Back-off pulling" in message
+    assert f"reverted to {V1}" in message
+    live = fake.objects[(NS, RAW)]
+    assert storage_uri_of(live) == V1
+    assert "canaryTrafficPercent" not in live["spec"]["predictor"]  # as before the deploy
+    for key in (ANNOTATION_PREVIOUS_URI, ANNOTATION_VERSION, ANNOTATION_STORAGE_URI):
+        assert key not in live["metadata"].get("annotations", {})
+    revert = patches(fake)[-1].body
+    assert revert["spec"]["predictor"]["canaryTrafficPercent"] is None
+    assert revert["metadata"]["annotations"] == dict.fromkeys(
+        (ANNOTATION_STORAGE_URI, ANNOTATION_PREVIOUS_URI, ANNOTATION_VERSION)
+    )
+
+
+def test_a_canary_that_never_comes_up_times_out_and_is_reverted(fake, rendered):
+    fake.put_object(live_serverless(rendered))
+    serverless_controller(fake, None)  # the status keeps naming revision 1
+    with pytest.raises(RolloutError, match=r"is not ready after 0.3s: waiting for KServe to create a new revision"):
+        IsvcRollout(api_for(fake), NS, RAW, **FAST).deploy(V2, 10, ready_timeout_s=0.3)
+    assert storage_uri_of(fake.objects[(NS, RAW)]) == V1
+
+
+def raw_deployment(uri: str, generation: int, status: dict) -> dict:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": f"{RAW}-predictor", "namespace": NS, "generation": generation},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": f"isvc.{RAW}-predictor"}},
+            "template": {
+                "metadata": {"labels": {"app": f"isvc.{RAW}-predictor"}},
+                "spec": {
+                    "containers": [
+                        {"name": "kserve-container", "image": "i", "env": [{"name": "STORAGE_URI", "value": uri}]}
+                    ]
+                },
+            },
+        },
+        "status": status,
+    }
+
+
+def raw_controller(fake, outcome: str):
+    """RawDeployment: PredictorReady stays True on the old pods; the Deployment tells the truth."""
+    generation = {"n": 1}
+
+    def reconcile(obj):
+        if obj["metadata"]["name"] != RAW:
+            return
+        generation["n"] += 1
+        n = generation["n"]
+        obj["status"] = {
+            "deploymentMode": "RawDeployment",
+            "conditions": [{"type": "PredictorReady", "status": "True"}],
+        }
+        if outcome == "ready":
+            status = {"observedGeneration": n, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2}
+        elif outcome == "stuck":
+            status = {"observedGeneration": n, "replicas": 3, "updatedReplicas": 1, "availableReplicas": 2}
+        else:
+            progressing = {
+                "type": "Progressing",
+                "status": "False",
+                "reason": "ProgressDeadlineExceeded",
+                "message": f'ReplicaSet "{RAW}-predictor-7d9" has timed out progressing.',
+            }
+            status = {"observedGeneration": n, "replicas": 3, "updatedReplicas": 1, "conditions": [progressing]}
+        fake.put_object(raw_deployment(storage_uri_of(obj), n, status))
+
+    fake.controller = reconcile
+
+
+def live_raw(rendered_raw) -> dict:
+    obj = deployed(rendered_raw, RAW, V1)
+    obj["status"] = {"deploymentMode": "RawDeployment", "conditions": [{"type": "PredictorReady", "status": "True"}]}
+    return obj
+
+
+def test_raw_deployment_rolls_over_without_a_canary_and_waits_for_the_deployment(fake, rendered_raw):
+    assert rendered_raw[RAW]["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "RawDeployment"
+    fake.put_object(live_raw(rendered_raw))
+    fake.put_object(raw_deployment(V1, 1, {"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2}))
+    raw_controller(fake, "ready")
+    rollout = IsvcRollout(api_for(fake), NS, RAW, **FAST)
+    result = rollout.deploy(V2, 10, ready_timeout_s=5)
+    assert (result.action, result.mode, result.canary_percent) == ("updated", "RawDeployment", None)
+    assert "canaryTrafficPercent" not in patches(fake)[0].body["spec"]["predictor"]  # KServe ignores it in raw
+    assert result.ready == f"Deployment {RAW}-predictor: 2 replicas of the new model available"
+    assert any(r.path == f"/apis/apps/v1/namespaces/{NS}/deployments/{RAW}-predictor" for r in fake.requests)
+    # promote: nothing to do; rollback: the previous URI back (no revisions to send traffic to)
+    assert rollout.promote().action.startswith("already-serving") and len(patches(fake)) == 1
+    rolled = rollout.rollback()
+    assert (rolled.action, rolled.storage_uri) == ("restored", V1)
+    assert "canaryTrafficPercent" not in patches(fake)[-1].body["spec"]["predictor"]
+    assert storage_uri_of(fake.objects[(NS, RAW)]) == V1
+
+
+@pytest.mark.parametrize(
+    ("outcome", "expected"),
+    [
+        ("stuck", r"is not ready after 0.3s: Deployment tabml-model-raw-predictor: 1 of 2 replicas run the new model"),
+        ("failed", r"failed: Deployment tabml-model-raw-predictor: Progressing=False \(ProgressDeadlineExceeded: "),
+    ],
+)
+def test_raw_ready_condition_alone_is_not_trusted(fake, rendered_raw, outcome, expected):
+    """PredictorReady is True throughout (the old pods); the rollout still fails and is reverted."""
+    fake.put_object(live_raw(rendered_raw))
+    raw_controller(fake, outcome)
+    with pytest.raises(RolloutError, match=expected):
+        IsvcRollout(api_for(fake), NS, RAW, **FAST).deploy(V2, 10, ready_timeout_s=0.3)
+    assert storage_uri_of(fake.objects[(NS, RAW)]) == V1
+
+
+def test_created_isvc_is_scraped_in_its_mode(fake, rendered_raw):
+    template = copy.deepcopy(rendered_raw[RAW])
+    for key in metrics_annotations("RawDeployment"):
+        template["metadata"]["annotations"].pop(key)
+    IsvcRollout(api_for(fake), NS, RAW).deploy(V1, 10, template=template)
+    [post] = [r for r in fake.requests if r.method == "POST"]
+    annotations = post.body["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == "8080" and annotations["prometheus.io/path"] == "/metrics"
+    assert annotations["serving.kserve.io/enable-prometheus-scraping"] == "false"  # else KServe points it at 9091
+    assert post.query["fieldManager"] == [FIELD_MANAGER]
+
+
+def test_sync_reasserts_the_version_after_a_manifest_reapply(fake, rendered):
+    fake.put_object(deployed(rendered, RAW, V1))
+    rollout = IsvcRollout(api_for(fake), NS, RAW)
+    rollout.deploy(V2, 10)
+    # `kubectl apply -k` (client-side) puts the manifest's containers back; annotations it does not name stay
+    live = fake.objects[(NS, RAW)]
+    live["spec"]["predictor"]["containers"] = copy.deepcopy(rendered[RAW]["spec"]["predictor"]["containers"])
+    assert storage_uri_of(live).endswith("/VERSION")
+    result = rollout.sync()
+    assert (result.action, result.storage_uri) == ("re-asserted", V2)
+    assert storage_uri_of(fake.objects[(NS, RAW)]) == V2
+    assert rollout.sync().action == "in-sync"
+
+
+def test_no_cluster_credentials_is_refused_with_the_ways_out(tmp_path, monkeypatch):
+    from rollout import custom_objects_api
+
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
+    with pytest.raises(RolloutError) as info:
+        custom_objects_api()
+    assert "Vertex AI Pipelines" in str(info.value) and "push.vertex_endpoint" in str(info.value)
+    assert rollout_cli(["promote", "--namespace", NS, "--name", RAW]) == 2
