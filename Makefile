@@ -19,7 +19,7 @@ EXAMPLE ?= chicago_taxi
 CONFIG ?= examples/$(EXAMPLE)/config.yaml
 EXAMPLES := $(sort $(wildcard examples/*/config.yaml))
 
-.PHONY: help setup setup-serving setup-browser run serve test test-all test-fast lint compile clean terraform-tools terraform-check
+.PHONY: help setup setup-serving setup-browser run serve test test-all test-fast lint compile clean terraform-go-tools terraform-tools terraform-check
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
@@ -83,24 +83,34 @@ $(TF_CHECKS)/.venv/.synced: $(TF_CHECKS)/uv.lock $(TF_CHECKS)/pyproject.toml | $
 	cd $(TF_CHECKS) && $(UV) sync --frozen --python $(PYTHON)
 	@touch $@
 
+GO_CHECK = @command -v go >/dev/null || { echo "The terraform checks build OpenTofu and a provider-schema plugin with Go >= 1.24, and \`go\` is not on PATH: install Go, or build them where it is (make terraform-go-tools; cloudbuild.yaml's go-tools step)" >&2; exit 1; }
+
 $(TOFU):
+	$(GO_CHECK)
 	@mkdir -p $(TOFU_HOME)/bin
 	go mod download github.com/opentofu/opentofu@v$(TOFU_VERSION)
 	rm -rf $(TOFU_HOME)/src && cp -r "$$(go env GOMODCACHE)/github.com/opentofu/opentofu@v$(TOFU_VERSION)" $(TOFU_HOME)/src
 	chmod -R u+w $(TOFU_HOME)/src
 	@# its go.mod has replace directives, so `go install module@version` refuses it: build in place
-	cd $(TOFU_HOME)/src && go build -o $(TOFU).tmp ./cmd/tofu && mv $(TOFU).tmp $(TOFU)
+	@# dev=no: a release build (`tofu version` says 1.10.6, not 1.10.6-dev), as OpenTofu's own release
+	cd $(TOFU_HOME)/src && go build -ldflags "-X github.com/opentofu/opentofu/version.dev=no" -o $(TOFU).tmp ./cmd/tofu \
+	  && mv $(TOFU).tmp $(TOFU)
 	rm -rf $(TOFU_HOME)/src
 	$(TOFU) version
 
-$(TF_PLUGINS)/.built: $(TF_CHECKS)/.venv/.synced $(TF_CHECKS)/provider_schema.py $(wildcard $(TF_CHECKS)/schemaprovider/*)
+$(TOOLS)/bin/schema-stand-in: $(wildcard $(TF_CHECKS)/schemaprovider/*)
+	$(GO_CHECK)
+	cd $(TF_CHECKS)/schemaprovider && go build -o $(abspath $@) .
+
+$(TF_PLUGINS)/.built: $(TF_CHECKS)/.venv/.synced $(TF_CHECKS)/provider_schema.py $(TOOLS)/bin/schema-stand-in
 	@mkdir -p $(TOOLS)/schemas
-	cd $(TF_CHECKS)/schemaprovider && go build -o $(abspath $(TOOLS))/bin/schema-stand-in .
 	$(TF_CHECKS)/.venv/bin/python $(TF_CHECKS)/provider_schema.py $(TOOLS)/schemas
 	@for p in $(TF_PROVIDERS); do n=$${p%%:*}; v=$${p##*:}; \
 	  d=$(TF_PLUGINS)/registry.opentofu.org/hashicorp/$$n/$$v/linux_amd64; mkdir -p $$d; \
 	  cp $(TOOLS)/bin/schema-stand-in $$d/terraform-provider-$${n}_v$$v; cp $(TOOLS)/schemas/$$n.json $$d/schema.json; done
 	@touch $@
+
+terraform-go-tools: $(TOFU) $(TOOLS)/bin/schema-stand-in  ## the Go builds alone: OpenTofu and the schema plugin
 
 terraform-tools: $(TOFU) $(TF_PLUGINS)/.built  ## build OpenTofu and the provider-schema plugin dir for the terraform checks
 

@@ -26,6 +26,8 @@ from typing import Any
 
 import yaml
 
+from components.common.io import log
+
 # KFP's parameter types in a compiled spec -> how a CLI string becomes a value.
 _CASTS = {
     "STRING": str,
@@ -149,6 +151,10 @@ def fill_data_fingerprint(spec: dict, values: dict, cron: str) -> str:
 
     try:
         values["data_fingerprint"] = data_fingerprint(source)
+    except tf.errors.PermissionDeniedError as err:
+        # The submitter may not read what the run's service account can: run uncached.
+        log.warning("data_source %s: no permission to list it here (%s); ExampleGen runs uncached", source, err)
+        return ""
     except (OSError, tf.errors.OpError) as err:
         raise SubmitError(
             f"data_source {source}: cannot list its files to fingerprint them ({err}). Check the path "

@@ -170,7 +170,14 @@ def cloudbuild() -> tuple[dict, str]:
 def test_cloudbuild_steps_use_real_files_and_commands():
     build, scripts = cloudbuild()
     steps = {s["id"]: s for s in build["steps"]}
-    assert steps["test"]["args"][-1].endswith("make test")
+    tools = "TOFU_HOME=/workspace/.tools/opentofu"  # built by the go-tools step, found by make test
+    assert steps["test"]["args"][-1] == f"make test {tools}"
+    assert steps["go-tools"]["name"].startswith("golang:") and steps["go-tools"]["args"][-1] == (
+        f"make terraform-go-tools {tools}"
+    )
+    assert list(steps).index("go-tools") < list(steps).index("test")
+    makefile = (REPO / "Makefile").read_text()
+    assert re.search(r"^terraform-go-tools: \$\(TOFU\) \$\(TOOLS\)/bin/schema-stand-in", makefile, re.M)
     commands = get_command(app).commands
     calls = re.findall(r"\btabml \$?(\w[\w-]*)", scripts)
     assert "compile" in calls

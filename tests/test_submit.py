@@ -394,3 +394,21 @@ def test_vertex_submit_takes_where_from_the_configs_cloud_section(fake, vertex_y
     assert '"gcsOutputDirectory": "gs://tf-pipelines/root"' in result.output
     flags = CliRunner().invoke(app, [*args, "-p", PARAMS[0], "--project", "p", "--region", "us-east1"])
     assert "POST /v1/projects/p/locations/us-east1/pipelineJobs" in flags.output  # flags win
+
+
+def test_a_data_source_the_submitter_may_not_list_runs_uncached(fake, kfp_yaml, monkeypatch):
+    """GCS answers 403 to the submitter (the run's service account may still read it): the run
+    goes without a fingerprint, so ExampleGen is not cached, instead of failing the delivery."""
+    import tensorflow as tf
+
+    from components.example_gen import fingerprint
+
+    def denied(source):
+        raise tf.errors.PermissionDeniedError(None, None, f"403 on {source}")
+
+    monkeypatch.setattr(fingerprint, "data_fingerprint", denied)
+    submit_kfp(KfpTarget(host=fake.url), kfp_yaml, [*PARAMS, "data_source=gs://data-bucket/rows/*.csv"])
+    [run] = fake.find("POST", "/apis/v2beta1/runs")
+    assert "data_fingerprint" not in run.json()["runtime_config"]["parameters"]
+    spec, _ = uploaded_docs(fake.find("POST", "/apis/v2beta1/pipelines/upload")[0])
+    assert not _task_caching(spec)["example-gen"] and _task_caching(spec)["trainer"]

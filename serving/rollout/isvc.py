@@ -234,7 +234,11 @@ class IsvcRollout:
             current = storage_uri_of(isvc)
             result.previous_storage_uri = current
             if current == storage_uri:
+                # A retried deploy (an earlier try patched it, then failed or was cut off):
+                # nothing to send, but it is done only once it serves.
                 result.action = "unchanged"
+                if ready_timeout_s is not None:
+                    self._wait_for_earlier_deploy(storage_uri, ready_timeout_s, result)
                 return result
             revision_before = latest_created_revision(isvc)
             self._update(isvc, storage_uri, canary_percent, model_version, result)
@@ -256,6 +260,23 @@ class IsvcRollout:
             f"{message}; reverted to {result.previous_storage_uri} "
             f"(see `kubectl describe inferenceservice -n {self.namespace} {self.name}` and its pods' events)"
         )
+
+    def _wait_for_earlier_deploy(self, storage_uri: str, ready_timeout_s: float, result: RolloutResult) -> None:
+        state = self.wait_ready(storage_uri, ready_timeout_s)
+        result.ready = state.detail
+        if state.ready:
+            return
+        what = "failed" if state.failed else f"is not ready after {ready_timeout_s:g}s"
+        message = (
+            f"InferenceService {self.namespace}/{self.name}: {storage_uri}, deployed by an earlier try, {what}: "
+            f"{state.detail}"
+        )
+        previous = (self._require()["metadata"].get("annotations") or {}).get(ANNOTATION_PREVIOUS_URI)
+        if not previous:
+            raise RolloutError(f"{message}; no previous model is recorded to go back to")
+        rolled = self.rollback(restore=True)
+        result.action, result.patches = "reverted", result.patches + rolled.patches
+        raise RolloutError(f"{message}; rolled back to {previous}")
 
     def _create(self, storage_uri: str, model_version: str, template: dict | None, result: RolloutResult) -> None:
         if template is None:

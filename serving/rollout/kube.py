@@ -19,9 +19,17 @@ NO_CLUSTER = (
 )
 
 
+# Set in Vertex AI custom jobs, which Vertex AI Pipelines tasks are (google-cloud-aiplatform
+# reads CLOUD_ML_PROJECT_ID for its default project there).
+VERTEX_JOB_ENV = ("CLOUD_ML_JOB_ID", "CLOUD_ML_PROJECT_ID")
+
+
 def custom_objects_api(kubeconfig: str | None = None) -> client.CustomObjectsApi:
     """In a cluster's pod, its service account; else the kube config (`kubeconfig`, $KUBECONFIG,
     ~/.kube/config). Neither: RolloutError with the ways out (checked before anything is pushed)."""
+    if any(os.environ.get(v) for v in VERTEX_JOB_ENV):
+        # Whatever Kubernetes a Vertex task might see is Vertex's own, never the serving cluster.
+        raise RolloutError(NO_CLUSTER.format(where=f"this is a Vertex AI job: {VERTEX_JOB_ENV[0]} is set"))
     if os.environ.get("KUBERNETES_SERVICE_HOST"):
         try:
             config.load_incluster_config()

@@ -12,7 +12,8 @@ RawDeployment: no revisions. PredictorReady is the Deployment's `Available` cond
   Deployment `<name>-predictor` is read, as `kubectl rollout status` does: its pod template
   names the new storage URI (KServe has reconciled the change), its observedGeneration is
   current, every replica is updated and available, and no old one is left;
-  Progressing=False with ProgressDeadlineExceeded is a failure.
+  Progressing=False with ProgressDeadlineExceeded is a failure. PredictorReady=False is not:
+  a new Deployment is Available=False until its first pod is up.
 In both, a FailedToLoad model state (status.modelStatus, the storage initializer or the
 model server crashed) is a failure.
 
@@ -56,10 +57,10 @@ def _describe(condition: dict) -> str:
     return f"{text} ({why})" if why else text
 
 
-def _failures(isvc: dict) -> list[str]:
+def _failures(isvc: dict, failure_conditions: tuple[str, ...] = FAILURE_CONDITIONS) -> list[str]:
     status = isvc.get("status") or {}
     conditions = _conditions(status)
-    found = [_describe(conditions[t]) for t in FAILURE_CONDITIONS if conditions.get(t, {}).get("status") == "False"]
+    found = [_describe(conditions[t]) for t in failure_conditions if conditions.get(t, {}).get("status") == "False"]
     model = status.get("modelStatus") or {}
     states = model.get("states") or {}
     if "FailedToLoad" in (states.get("activeModelState"), states.get("targetModelState")) or model.get(
@@ -116,7 +117,9 @@ def raw_readiness(isvc: dict, deployment: dict | None, storage_uri: str) -> Read
     progressing = _conditions(status).get("Progressing", {})
     if progressing.get("reason") == "ProgressDeadlineExceeded":
         return Readiness(failed=True, detail=f"Deployment {name}: {_describe(progressing)}")
-    failures = _failures(isvc)
+    # Not PredictorReady=False: in RawDeployment it is the Deployment's Available condition,
+    # False on a new Deployment until its first pod is up (pulling the image takes a while).
+    failures = _failures(isvc, failure_conditions=())
     if failures:
         return Readiness(failed=True, detail=f"Deployment {name}: " + "; ".join(failures))
     if (status.get("observedGeneration") or 0) < (deployment["metadata"].get("generation") or 0):

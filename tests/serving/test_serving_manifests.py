@@ -117,10 +117,50 @@ def pod_from_predictor(predictor: dict) -> dict:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "predictor"}, "spec": spec}
 
 
+# KServe puts these on every predictor pod, beside the InferenceService's own labels
+# (pkg/controller/v1beta1/inferenceservice/components/predictor.go).
+KSERVE_POD_LABELS = {"component": "predictor"}
+
+
+def predictor_pod_labels(isvc: dict) -> dict:
+    return {
+        **(isvc["metadata"].get("labels") or {}),
+        **KSERVE_POD_LABELS,
+        "serving.kserve.io/inferenceservice": isvc["metadata"]["name"],
+    }
+
+
+def check_pod_monitoring(doc: dict, docs: list[dict]) -> None:
+    """No schema of GMP's CRD is at hand: check what decides whether anything is scraped. It
+    selects exactly the custom predictors' pods (not TF Serving's, which have no /metrics) in
+    their namespace, on the port and path the predictor serves its metrics on."""
+    assert doc["apiVersion"] == "monitoring.googleapis.com/v1" and set(doc["spec"]) == {"selector", "endpoints"}
+    wanted = doc["spec"]["selector"]["matchLabels"]
+    assert set(doc["spec"]["selector"]) == {"matchLabels"}
+    isvcs = [d for d in docs if d["kind"] == "InferenceService"]
+    selected = [d for d in isvcs if wanted.items() <= predictor_pod_labels(d).items()]
+    custom = [d for d in isvcs if "containers" in d["spec"]["predictor"]]
+    assert selected == custom and custom, [d["metadata"]["name"] for d in selected]
+    [endpoint] = doc["spec"]["endpoints"]
+    for isvc in custom:
+        assert isvc["metadata"]["namespace"] == doc["metadata"]["namespace"]
+        [container] = isvc["spec"]["predictor"]["containers"]
+        assert (
+            endpoint["port"]
+            == container["ports"][0]["containerPort"]
+            == build_parser().parse_args(container["args"]).http_port
+        )
+        annotations = isvc["metadata"]["annotations"]
+        path = annotations.get("prometheus.io/path") or annotations.get("prometheus.kserve.io/path", "/metrics")
+        assert endpoint["path"] == path == "/metrics"
+
+
 def validate_all(docs: list[dict], isvc_validator) -> None:
     for doc in docs:
         where = f"{doc['kind']}/{doc['metadata']['name']}"
-        if doc["kind"] == "InferenceService":
+        if doc["kind"] == "PodMonitoring":
+            check_pod_monitoring(doc, docs)
+        elif doc["kind"] == "InferenceService":
             assert doc["apiVersion"] == "serving.kserve.io/v1beta1", where
             errors = [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in isvc_validator.iter_errors(doc)]
             assert not errors, f"{where}: " + "; ".join(errors)
@@ -132,9 +172,11 @@ def validate_all(docs: list[dict], isvc_validator) -> None:
 @pytest.mark.parametrize("target", ["base"] + [f"overlays/{o}" for o in OVERLAYS])
 def test_rendered_manifests_are_valid(target, isvc_validator):
     docs = render(MANIFESTS / target)
+    scraped = [] if target == "base" else [("PodMonitoring", "tabml-predictors")]  # GKE overlays: GMP
     assert sorted((d["kind"], d["metadata"]["name"]) for d in docs) == [
         ("InferenceService", TFS),
         ("InferenceService", RAW),
+        *scraped,
         ("ServiceAccount", SA),
     ]
     validate_all(docs, isvc_validator)
@@ -149,6 +191,7 @@ def test_the_example_overlay_names_one_model(isvc_validator):
     assert sorted((d["kind"], d["metadata"]["name"]) for d in docs) == [
         ("InferenceService", "chicago-taxi-big-tipper"),
         ("InferenceService", "chicago-taxi-big-tipper-raw"),
+        ("PodMonitoring", "tabml-predictors"),
         ("ServiceAccount", SA),
     ]
     assert "MODEL_NAME" not in yaml.safe_dump_all(docs)

@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -419,6 +420,50 @@ def test_raw_ready_condition_alone_is_not_trusted(fake, rendered_raw, outcome, e
     assert storage_uri_of(fake.objects[(NS, RAW)]) == V1
 
 
+def test_a_first_raw_deployment_is_awaited_not_failed(fake, rendered_raw):
+    """KServe copies the new Deployment's Available=False (MinimumReplicasUnavailable) into
+    PredictorReady until the first pod is up: that is waiting, not a failure."""
+
+    def reconcile(obj):
+        obj["status"] = {
+            "deploymentMode": "RawDeployment",
+            "conditions": [{"type": "PredictorReady", "status": "False", "reason": "MinimumReplicasUnavailable"}],
+        }
+        fake.put_object(raw_deployment(storage_uri_of(obj), 1, {"observedGeneration": 1, "replicas": 2}))
+
+        def pods_up():  # the image is pulled, the pods pass their probes
+            obj["status"]["conditions"] = [{"type": "PredictorReady", "status": "True"}]
+            fake.put_object(
+                raw_deployment(
+                    storage_uri_of(obj),
+                    1,
+                    {"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2},
+                )
+            )
+
+        threading.Timer(0.3, pods_up).start()
+
+    fake.controller = reconcile
+    result = IsvcRollout(api_for(fake), NS, RAW, **FAST).deploy(
+        V1, 10, template=copy.deepcopy(rendered_raw[RAW]), ready_timeout_s=5
+    )
+    assert result.action == "created"
+    assert result.ready == f"Deployment {RAW}-predictor: 2 replicas of the new model available"
+
+
+def test_a_retried_deploy_waits_for_the_earlier_one_and_rolls_it_back(fake, rendered_raw):
+    """An earlier try patched V2 in and was cut off; the retry sends nothing but still waits,
+    and rolls back to the recorded previous model when V2 never comes up."""
+    fake.put_object(live_raw(rendered_raw))
+    rollout = IsvcRollout(api_for(fake), NS, RAW, **FAST)
+    rollout.deploy(V2, 10)  # the earlier try: patched, did not wait
+    raw_controller(fake, "stuck")
+    fake.put_object(raw_deployment(V2, 2, {"observedGeneration": 2, "replicas": 3, "updatedReplicas": 1}))
+    with pytest.raises(RolloutError, match=r"deployed by an earlier try, is not ready after 0.3s: .*rolled back to "):
+        rollout.deploy(V2, 10, ready_timeout_s=0.3)
+    assert storage_uri_of(fake.objects[(NS, RAW)]) == V1
+
+
 def test_created_isvc_is_scraped_in_its_mode(fake, rendered_raw):
     template = copy.deepcopy(rendered_raw[RAW])
     for key in metrics_annotations("RawDeployment"):
@@ -454,3 +499,15 @@ def test_no_cluster_credentials_is_refused_with_the_ways_out(tmp_path, monkeypat
         custom_objects_api()
     assert "Vertex AI Pipelines" in str(info.value) and "push.vertex_endpoint" in str(info.value)
     assert rollout_cli(["promote", "--namespace", NS, "--name", RAW]) == 2
+
+
+def test_a_vertex_job_is_refused_even_with_a_kube_config(tmp_path, monkeypatch):
+    """A Vertex AI Pipelines task may see some Kubernetes, never the serving cluster's."""
+    from rollout import custom_objects_api
+
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n")
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    monkeypatch.setenv("CLOUD_ML_JOB_ID", "1234567890")
+    with pytest.raises(RolloutError, match="this is a Vertex AI job: CLOUD_ML_JOB_ID is set"):
+        custom_objects_api()

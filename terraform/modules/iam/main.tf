@@ -59,6 +59,9 @@ locals {
       "monitoring-request-logs" = { bucket = var.request_log_bucket, member = google_service_account.monitoring.member, role = "roles/storage.objectViewer" }
     },
     { for b in var.data_buckets : "pipelines-data-${b}" => { bucket = b, member = google_service_account.pipelines.member, role = "roles/storage.objectViewer" } },
+    # Whoever starts runs lists the data to fingerprint it (ExampleGen's cache key).
+    { for b in var.data_buckets : "cloudbuild-data-${b}" => { bucket = b, member = google_service_account.cloudbuild.member, role = "roles/storage.objectViewer" } },
+    { for b in var.data_buckets : "monitoring-data-${b}" => { bucket = b, member = google_service_account.monitoring.member, role = "roles/storage.objectViewer" } },
   )
 }
 

@@ -114,6 +114,21 @@ run "iam_is_least_privilege" {
   }
 }
 
+run "whoever_starts_runs_may_list_the_data" {
+  command = plan
+  variables {
+    data_buckets = ["my-tabml-dev-data"]
+  }
+
+  assert {
+    # The pipelines account reads it; Cloud Build and the monitoring job fingerprint it when
+    # they start a run (ExampleGen's cache key).
+    condition = length([for b in module.iam.bucket_roles : b
+    if b.bucket == "my-tabml-dev-data" && b.role == "roles/storage.objectViewer"]) == 3
+    error_message = "The data buckets are readable by the pipelines, Cloud Build and monitoring accounts, and by no one else."
+  }
+}
+
 run "buckets_keep_what_must_not_be_lost" {
   command = plan
 
