@@ -121,6 +121,7 @@ def build_pipeline(
         model_registry: str = registry_default(config, target),
         git_commit: str = "",
         data_fingerprint: str = "",
+        run_reason: str = "",
         pipeline_config: str = config.to_json(),
     ):
         """The run's parameters (their descriptions are what the KFP UI shows).
@@ -136,6 +137,8 @@ def build_pipeline(
             git_commit: The code's commit, recorded with the pushed model.
             data_fingerprint: The data's fingerprint when the run was started (submit fills it
                 in). With it ExampleGen may be cached; without it ExampleGen reads the data again.
+            run_reason: Why this run was started (the monitor's retrain reasons), recorded with
+                the pushed model.
             pipeline_config: The whole config as JSON; every step checks it again.
         """
         gen = setup(
@@ -193,6 +196,7 @@ def build_pipeline(
                 config=pipeline_config,
                 model_registry=model_registry,
                 git_commit=git_commit,
+                run_reason=run_reason,
                 model=train.outputs["model"],
                 blessing=evaluate.outputs["blessing"],
                 schema=schema.outputs["schema"],

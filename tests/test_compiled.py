@@ -197,6 +197,7 @@ def test_caching_retries_and_parameters(name, target):
         "model_registry",
         "git_commit",
         "data_fingerprint",
+        "run_reason",
         "pipeline_config",
     }
     # What a run started from the UI uses: the config's own values.

@@ -9,6 +9,7 @@ def pusher(
     config: str,
     model_registry: str,
     git_commit: str,
+    run_reason: str,
     model: Input[Model],
     blessing: Input[Artifact],
     schema: Input[Artifact],
@@ -31,6 +32,7 @@ def pusher(
                 statistics=statistics.path,
                 model_registry=model_registry,
                 git_commit=git_commit,
+                run_reason=run_reason,
             ),
             Outputs(pushed_model=pushed_model.path),
         )

@@ -57,6 +57,7 @@ class Inputs:
     statistics: str = ""  # the train split's statistics go into the registry with the model
     model_registry: str = ""  # overrides push.registry (a pipeline parameter)
     git_commit: str = ""
+    run_reason: str = ""  # why the run was started (a retrain trigger's reasons)
 
 
 @dataclass(frozen=True)
@@ -244,6 +245,7 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> PushResult:
             "schema_sha256": file_sha256(os.path.join(inputs.schema, SCHEMA_FILE)),
             "config_sha256": config.fingerprint(),
             "git_commit": inputs.git_commit or None,
+            "run_reason": inputs.run_reason or None,
         }
         if config.push.kserve:
             # No cluster credentials (a Vertex AI Pipelines task) is refused before anything is pushed.
