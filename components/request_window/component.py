@@ -1,0 +1,45 @@
+from kfp import dsl
+from kfp.dsl import Artifact, Dataset, Output
+
+from components.images import PIPELINE_IMAGE
+
+
+@dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
+def request_window(
+    config: str,
+    request_log: str,
+    window: Output[Dataset],
+    statistics: Output[Artifact],
+    start: str = "",
+    end: str = "",
+    window_hours: float = 24.0,
+    model_name: str = "",
+    labels: str = "",
+    schema: str = "",
+    model_registry: str = "",
+):
+    """The predictor's request log for [start, end) (default: the window_hours before now) as
+    window.csv + window.json, and its TFDV statistics (Split-window/FeatureStats.pb).
+    labels: ground truth joined by request id; model_registry: served versions must be there."""
+    from components.common.io import reported_failure, setup_logging
+    from components.request_window.executor import Inputs, Outputs, run
+    from contracts.config import parse_config
+
+    setup_logging()
+    with reported_failure("RequestWindow", window.path):
+        result = run(
+            parse_config(config),
+            Inputs(
+                request_log=request_log,
+                start=start,
+                end=end,
+                window_hours=window_hours,
+                model_name=model_name,
+                labels=labels,
+                schema=schema,
+                model_registry=model_registry,
+            ),
+            Outputs(window=window.path, statistics=statistics.path),
+        )
+    window.metadata.update(result.to_dict())
+    statistics.metadata.update({"tfx_type": "ExampleStatistics", "split_names": '["window"]', "rows": result.rows})
