@@ -19,7 +19,7 @@ EXAMPLE ?= chicago_taxi
 CONFIG ?= examples/$(EXAMPLE)/config.yaml
 EXAMPLES := $(sort $(wildcard examples/*/config.yaml))
 
-.PHONY: help setup setup-serving setup-browser run serve test test-all test-fast lint compile clean terraform-go-tools terraform-tools terraform-check
+.PHONY: help setup setup-serving setup-browser setup-promtool run serve test test-all test-fast lint bench compile clean terraform-go-tools terraform-tools terraform-check
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
@@ -49,17 +49,21 @@ lint: setup  ## ruff (lint + format check) and import-linter's layer contracts
 	$(BIN)/ruff format --check .
 	PYTHONPATH=serving $(BIN)/lint-imports
 
-test: setup setup-serving setup-browser lint terraform-check  ## lint, terraform checks, then the default test suite (includes the end-to-end kfp.local runs)
+test: setup setup-serving setup-browser setup-promtool lint terraform-check  ## lint, terraform checks, then the default test suite (includes the end-to-end kfp.local runs)
 	$(BIN)/pytest -m "not slow"
 	$(SERVING)/bin/pytest tests/serving -m "not slow"
 
-test-all: setup setup-serving setup-browser  ## every test, the slow ones too
+test-all: setup setup-serving setup-browser setup-promtool terraform-check  ## every test, the slow ones too
 	$(BIN)/pytest
 	$(SERVING)/bin/pytest tests/serving
 
-test-fast: setup setup-serving setup-browser  ## unit tests only (no kfp.local pipeline runs)
+test-fast: setup setup-serving setup-browser setup-promtool  ## unit tests only (no kfp.local pipeline runs)
 	$(BIN)/pytest -m "not slow and not pipeline"
 	$(SERVING)/bin/pytest tests/serving -m "not slow"
+
+bench: setup setup-serving  ## the benchmarks (print figures, assert nothing): drift detection, serving
+	$(BIN)/python bench/drift.py
+	$(SERVING)/bin/python bench/serving_bench.py
 
 compile: setup  ## regenerate compiled/ from the pipeline code, for every example
 	@for c in $(EXAMPLES); do $(BIN)/tabml compile --config $$c --output-dir compiled || exit 1; done
@@ -123,3 +127,7 @@ clean:  ## remove run artifacts (keeps .venv)
 # The report test opens the evaluation report in headless Chromium (Debian's package).
 setup-browser:  ## install Debian's chromium when it is missing (the report test uses it)
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+# The serving tests check the Prometheus rules with promtool (Debian's prometheus package).
+setup-promtool:  ## install Debian's prometheus (for promtool) when promtool is missing
+	@command -v promtool >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; }

@@ -318,6 +318,27 @@ class Validation(_Strict):
     max_distinct_growth: float = Field(default=3.0, gt=1)
 
 
+class Monitoring(_Strict):
+    """Drift and skew thresholds, shared by ExampleValidator (new training data against the
+    champion's) and the monitor (live windows against training data and the last window).
+
+    A feature drifts when its distance exceeds max(threshold, the noise floor at its number of
+    rows): numeric features by Jensen-Shannon divergence over the reference's quantile bins,
+    categorical ones by L-infinity distance (the largest change of one value's share)."""
+
+    # JSD 0.02: a 0.5-sd mean shift gives 0.042, a 0.25-sd one 0.011.
+    numeric_threshold: float = Field(default=0.02, gt=0, le=1)
+    # L-infinity 0.1: a value's share moving by 10 points.
+    categorical_threshold: float = Field(default=0.1, gt=0, le=1)
+    # Feature name -> its own threshold (in its kind's measure).
+    thresholds: dict[str, Annotated[float, Field(gt=0, le=1)]] = {}
+    # A feature with fewer rows than this (either side) is reported as too small to judge.
+    min_rows: int = Field(default=100, ge=1)
+    # New training data that drifted from the current champion's training data: logged and
+    # recorded ("warn"), fails ExampleValidator ("block"), or not compared ("off").
+    training_drift: Literal["warn", "block", "off"] = "warn"
+
+
 class KServeDeploy(_Strict):
     """After a push, serve the new version from a KServe InferenceService as a canary."""
 
@@ -449,6 +470,7 @@ class PipelineConfig(_Strict):
     user_code: UserCode = UserCode()
     evaluation: Evaluation = Evaluation()
     validation: Validation = Validation()
+    monitoring: Monitoring = Monitoring()
     push: Push
     resources: Resources = Resources()
     cloud: Cloud = Cloud()
@@ -497,6 +519,9 @@ class PipelineConfig(_Strict):
         leaks = label_columns & set(names)
         if leaks:
             raise ValueError(f"features: {sorted(leaks)} would leak the label into the model")
+        unknown = sorted(set(self.monitoring.thresholds) - set(names))
+        if unknown:
+            raise ValueError(f"monitoring.thresholds: {unknown} are not in features {names}")
         raw = [f.name for f in self.features if isinstance(f, RawFeature)]
         if raw and not self.user_code.preprocessing_fn:
             raise ValueError(

@@ -14,8 +14,9 @@ def example_validator(
     anomalies_report: Output[Markdown],
     anomalies_view: Output[HTML],
 ):
-    """TFDV anomalies of every split (and distinct-value growth against the model in
-    model_registry); blocking anomalies fail the run with a readable list."""
+    """TFDV anomalies of every split, and distinct-value growth and drift of the train split
+    against the training data of the model in model_registry (monitoring.training_drift:
+    warn, block or off); blocking anomalies fail the run with a readable list."""
     from components.common.io import reported_failure, setup_logging
     from components.example_validator.executor import Inputs, Outputs, run
     from contracts.config import parse_config
@@ -31,5 +32,9 @@ def example_validator(
             ),
         )
     anomalies.metadata.update(
-        {"anomaly_count": len(result.anomalies), "baseline_version": result.baseline_version or 0}
+        {
+            "anomaly_count": len(result.anomalies),
+            "baseline_version": result.baseline_version or 0,
+            "drift_decision": result.drift.decision if result.drift else "not compared",
+        }
     )

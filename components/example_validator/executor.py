@@ -9,6 +9,10 @@ Two kinds are warnings by default:
   - DISTINCT_VALUES_GROWTH (the project's): a categorical feature with many times more
     distinct values than the training data of the model it would replace (the latest
     version in the registry).
+  - TRAINING_DRIFT (the project's): a feature of the train split whose distribution drifted
+    from the training data of that version, by components/common/drift.py with the
+    monitoring section's thresholds; blocking when monitoring.training_drift is "block". The
+    distances of every feature are in drift.json and the report.
 The run fails on blocking anomalies, after the reports are written.
 """
 
@@ -22,6 +26,7 @@ import tensorflow as tf
 import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
 
+from components.common import drift
 from components.common.io import log, write_json, write_text
 from components.common.readers import load_schema, load_split_stats
 from contracts.artifacts import ANOMALIES_FILE, ANOMALIES_JSON, ANOMALIES_MARKDOWN, split_dir
@@ -31,6 +36,8 @@ from contracts.registry import TRAINING_STATS, latest_version
 
 NEW_COLUMN = "SCHEMA_NEW_COLUMN"
 DISTINCT_GROWTH = "DISTINCT_VALUES_GROWTH"
+TRAINING_DRIFT = "TRAINING_DRIFT"
+DRIFT_JSON = "drift.json"  # beside anomalies.json: drift.DriftReport.to_dict() and the baseline version
 # Growth below this many new values is noise, whatever the factor (3 -> 10 values).
 MIN_NEW_DISTINCT = 20
 
@@ -74,6 +81,7 @@ class Outputs:
 class Result(ExecutorResult):
     anomalies: list[Anomaly] = field(default_factory=list)
     baseline_version: int | None = None  # whose training statistics the distinct counts were compared to
+    drift: drift.DriftReport | None = None  # the train split against the baseline's training data
 
     @property
     def blocking(self) -> list[Anomaly]:
@@ -129,6 +137,41 @@ def distinct_growth(
                 )
             )
     return found
+
+
+def training_drift(report: drift.DriftReport, mode: str, reference_name: str) -> list[Anomaly]:
+    """The drifted features of a drift report as anomalies, blocking in "block" mode."""
+    knob = (
+        "monitoring.training_drift is block (warn lets the run go on)"
+        if mode == "block"
+        else "monitoring.training_drift: block would stop the run"
+    )
+    return [
+        Anomaly(
+            "train",
+            f.feature,
+            [TRAINING_DRIFT],
+            f"{f.describe()} against {reference_name}; {knob}; a feature's own threshold: "
+            f"monitoring.thresholds.{f.feature}",
+            blocking=mode == "block",
+        )
+        for f in report.with_verdict(drift.DRIFTED)
+    ]
+
+
+def drift_markdown(report: drift.DriftReport | None, baseline_version: int | None) -> str:
+    if report is None:
+        return ""
+    rows = "\n".join(
+        f"| `{f.feature}` | {f.measure} | {'' if f.distance is None else f'{f.distance:.4f}'} | "
+        f"{f.effective_threshold:.4f} ({f.threshold:g}) | {f.rows[0]:,} / {f.rows[1]:,} | {f.verdict} |"
+        for f in report.features
+    )
+    return (
+        f"\n## Drift against the training data of version {baseline_version}\n\nDecision: {report.decision}.\n\n"
+        "| feature | measure | distance | threshold (configured) | rows (new / baseline) | verdict |\n"
+        "|---|---|---|---|---|---|\n" + rows + "\n"
+    )
 
 
 def to_markdown(found: list[Anomaly], splits: list[str]) -> str:
@@ -194,8 +237,24 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
             config.validation.max_distinct_growth,
             f"the training data of version {baseline.version}",
         )
+        if config.monitoring.training_drift != "off":
+            result.drift = drift.compare(
+                load_split_stats(inputs.statistics, "train"),
+                tfdv.load_stats_binary(reference),
+                config.monitoring,
+                features=config.feature_names,
+            )
+            result.anomalies += training_drift(
+                result.drift, config.monitoring.training_drift, f"the training data of version {baseline.version}"
+            )
+            for f in result.drift.features:
+                log.info("ExampleValidator: drift against version %d: %s", baseline.version, f.describe())
+            write_json(
+                os.path.join(outputs.anomalies, DRIFT_JSON),
+                {"baseline_version": baseline.version, **result.drift.to_dict()},
+            )
     write_json(os.path.join(outputs.anomalies, ANOMALIES_JSON), [asdict(a) for a in result.anomalies])
-    markdown = to_markdown(result.anomalies, splits)
+    markdown = to_markdown(result.anomalies, splits) + drift_markdown(result.drift, result.baseline_version)
     write_text(os.path.join(outputs.anomalies, ANOMALIES_MARKDOWN), markdown)
     if outputs.anomalies_report:
         write_text(outputs.anomalies_report, markdown)

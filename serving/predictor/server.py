@@ -12,7 +12,7 @@ plus the ones below. Endpoints (all KServe's own, on --http_port):
   POST /v1/models/<name>:predict           {"instances": [{raw features}, ...]}
   POST /v2/models/<name>/infer             Open Inference Protocol, one input per feature
 The answers per task (binary, multiclass, regression): predictor/tasks.py.
-  GET  /metrics                            Prometheus
+  GET  /metrics                            Prometheus (KServe's, model.py's and request_metrics.py's)
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from kserve.protocol.rest.server import RESTServer
 
 from .model import DEFAULT_MAX_BATCH_SIZE, TabularModel
 from .model_dir import resolve
+from .request_metrics import RequestMetrics
 
 DEFAULT_MODEL_NAME = "model"  # kserve's own default for --model_name
 
@@ -89,10 +90,15 @@ class TabularModelServer(kserve.ModelServer):
         self.host = host
         kms.app.add_exception_handler(RequestValidationError, _validation_error_as_400)
 
+    def _served_version(self, name: str) -> str | None:
+        model = self.registered_models.get_model(name)
+        return None if model is None else getattr(model, "version", "")
+
     def start(self, models) -> None:
         if self.workers > 1:  # KServe's multi-process server (binds 0.0.0.0)
             return super().start(models)
         self._register_and_check_atleast_one_model_is_ready(models)
+        kms.app.add_middleware(RequestMetrics, version_of=self._served_version)
         self._rest_server = RESTServer(
             FASTAPI_APP_IMPORT_STRING,
             self.dataplane,

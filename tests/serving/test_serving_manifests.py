@@ -160,6 +160,8 @@ def validate_all(docs: list[dict], isvc_validator) -> None:
         where = f"{doc['kind']}/{doc['metadata']['name']}"
         if doc["kind"] == "PodMonitoring":
             check_pod_monitoring(doc, docs)
+        elif doc["kind"] == "Rules":  # GMP's; its groups are checked in test_monitoring_rules.py
+            assert doc["apiVersion"] == "monitoring.googleapis.com/v1", where
         elif doc["kind"] == "InferenceService":
             assert doc["apiVersion"] == "serving.kserve.io/v1beta1", where
             errors = [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in isvc_validator.iter_errors(doc)]
@@ -172,7 +174,8 @@ def validate_all(docs: list[dict], isvc_validator) -> None:
 @pytest.mark.parametrize("target", ["base"] + [f"overlays/{o}" for o in OVERLAYS])
 def test_rendered_manifests_are_valid(target, isvc_validator):
     docs = render(MANIFESTS / target)
-    scraped = [] if target == "base" else [("PodMonitoring", "tabml-predictors")]  # GKE overlays: GMP
+    # GKE overlays: GMP scrapes and evaluates the predictor's rules
+    scraped = [] if target == "base" else [("PodMonitoring", "tabml-predictors"), ("Rules", "tabml-predictor-rules")]
     assert sorted((d["kind"], d["metadata"]["name"]) for d in docs) == [
         ("InferenceService", TFS),
         ("InferenceService", RAW),
@@ -192,6 +195,7 @@ def test_the_example_overlay_names_one_model(isvc_validator):
         ("InferenceService", "chicago-taxi-big-tipper"),
         ("InferenceService", "chicago-taxi-big-tipper-raw"),
         ("PodMonitoring", "tabml-predictors"),
+        ("Rules", "tabml-predictor-rules"),
         ("ServiceAccount", SA),
     ]
     assert "MODEL_NAME" not in yaml.safe_dump_all(docs)
