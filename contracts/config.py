@@ -318,6 +318,28 @@ class Validation(_Strict):
     max_distinct_growth: float = Field(default=3.0, gt=1)
 
 
+class CanaryAnalysis(_Strict):
+    """Canary vs stable over a request window (components/canary_analysis): promote, roll back,
+    or inconclusive when either side served too few requests to judge."""
+
+    # Served requests each side needs before anything is judged.
+    min_requests: int = Field(default=100, ge=1)
+    # Rejected-request rate the canary may add to the stable's (0.01: one point), when the rise
+    # is also significant (one-sided two-proportion z-test, p < 0.01).
+    max_error_rate_increase: float = Field(default=0.01, ge=0, le=1)
+    # Prediction distribution: JSD over the stable's quantile bins (binary probability,
+    # regression value) and L-infinity of the predicted classes' shares (multiclass); each is
+    # raised to drift's noise floor at the two sides' sizes.
+    max_prediction_jsd: float = Field(default=0.02, gt=0, le=1)
+    max_prediction_linf: float = Field(default=0.1, gt=0, le=1)
+    # Live quality (the task's main metric on labelled rows: AUC, accuracy, MAE): the canary
+    # may be this much worse, relative to the stable's value (0.05: 5%), when also significantly
+    # worse (z over the two sides' standard errors, p < 0.01) ...
+    max_quality_drop: float = Field(default=0.05, ge=0, le=1)
+    # ... judged only with at least this many labelled rows each side.
+    min_labelled_rows: int = Field(default=100, ge=1)
+
+
 class Monitoring(_Strict):
     """Drift and skew thresholds, shared by ExampleValidator (new training data against the
     champion's) and the monitor (live windows against training data and the last window).
@@ -337,6 +359,11 @@ class Monitoring(_Strict):
     # New training data that drifted from the current champion's training data: logged and
     # recorded ("warn"), fails ExampleValidator ("block"), or not compared ("off").
     training_drift: Literal["warn", "block", "off"] = "warn"
+    # The monitor: live quality (the task's main metric on the window's labelled rows) worse
+    # than the served version's evaluation by more than this share of it (0.1: AUC 0.90 ->
+    # under 0.81, MAE 2.0 -> over 2.2) asks for a retrain; judged from min_rows labelled rows.
+    quality_drop: float = Field(default=0.1, gt=0, lt=1)
+    canary_analysis: CanaryAnalysis = CanaryAnalysis()
 
 
 class KServeDeploy(_Strict):
