@@ -19,6 +19,8 @@ from contracts.registry import RegistryVersion, complete_versions, model_base, r
 
 WINDOW_CSV = "window.csv"
 WINDOW_SUMMARY = "window.json"
+# window.json's count of rejected requests per model version (a canary's error rate).
+REJECTED_BY_VERSION = "rejected_by_version"
 # The split name of the window's statistics: <statistics>/Split-window/FeatureStats.pb.
 WINDOW_SPLIT = "window"
 

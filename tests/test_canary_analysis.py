@@ -150,8 +150,9 @@ def test_a_healthy_canary_is_promoted(served, tmp_path):
     assert checks["quality"]["verdict"] == "ok" and quality["labelled_rows"] == {"canary": 250, "stable": 500}
     assert quality["metric"] == "auc" and quality["stable"] > 0.6 and quality["canary"] > 0.6
     # One window of two versions: its rejected requests are not per version, and it says so.
-    assert checks["error_rate"]["verdict"] == "not_judged"
-    assert "only in total (0), not per model version" in checks["error_rate"]["detail"]
+    # RequestWindow counts rejected requests per model version: one window splits them.
+    assert checks["error_rate"]["verdict"] == "ok"
+    assert "rejected 0/250 = 0.00% (canary) vs 0/500 = 0.00% (stable)" in checks["error_rate"]["detail"]
     summary = (tmp_path / "analysis" / ANALYSIS_MD).read_text()
     assert summary.startswith("# Canary analysis: promote") and "| predictions | ok |" in summary
 

@@ -31,12 +31,10 @@ from components.canary_analysis.checks import FAILED, NOT_JUDGED, Check, Side
 from components.common.io import log, read_json, write_json
 from contracts.config import PipelineConfig
 from contracts.executor import ExecutorResult
-from contracts.monitoring import MODEL_VERSION, PREDICTION, REQUEST_ID, WINDOW_CSV, WINDOW_SUMMARY
+from contracts.monitoring import MODEL_VERSION, PREDICTION, REJECTED_BY_VERSION, REQUEST_ID, WINDOW_CSV, WINDOW_SUMMARY
 
 PROMOTE, ROLLBACK, INCONCLUSIVE = "promote", "rollback", "inconclusive"
 ANALYSIS_JSON, ANALYSIS_MD = "analysis.json", "analysis.md"
-# window.json's rejected requests per model version, where RequestWindow records them.
-REJECTED_BY_VERSION = "rejected_by_version"
 
 
 class CanaryError(ValueError):

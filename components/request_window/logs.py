@@ -115,6 +115,7 @@ class Scan:
     predictions: list[dict] = field(default_factory=list)  # the window's, as logged (payloads)
     times: list[dt.datetime] = field(default_factory=list)  # each prediction's time
     rejected: Counter = field(default_factory=Counter)  # error -> requests, in the window
+    rejected_by_version: Counter = field(default_factory=Counter)  # model version -> rejected requests
     skipped: Counter = field(default_factory=Counter)  # reason -> lines
     not_json_at: list[str] = field(default_factory=list)
     newest_outside: dt.datetime | None = None
@@ -174,6 +175,8 @@ def _take(found: Scan, seen: set, line: str, where: str, start, end, model_name:
         return
     if not is_prediction:
         found.rejected[str(payload["error"])] += 1
+        # Per version too: a canary's error rate is compared with the stable's (canary analysis).
+        found.rejected_by_version[str(payload.get("model_version") or "")] += 1
         return
     key = (payload["request_id"], payload.get("index"), when, payload.get("model_version"))
     if key in seen:
