@@ -63,9 +63,10 @@ def compile_cmd(
     target: str | None = typer.Option(None, help="Only this target: kfp or vertex (default: both)."),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="KFP/Vertex step caching."),
 ) -> None:
-    """Compile the pipeline to KFP v2 YAML: <output-dir>/<pipeline_name>.{kfp,vertex}.yaml."""
+    """Compile the training and the monitoring pipeline to KFP v2 YAML:
+    <output-dir>/<pipeline_name>.{kfp,vertex}.yaml and <pipeline_name>-monitor.{kfp,vertex}.yaml."""
     from components.images import images_for
-    from pipelines.compile import DEFAULT_IMAGE_REGISTRY, DEFAULT_IMAGE_TAG, compile_pipeline
+    from pipelines.compile import DEFAULT_IMAGE_REGISTRY, DEFAULT_IMAGE_TAG, compile_monitoring, compile_pipeline
     from pipelines.training_pipeline import TARGETS
 
     cfg = _load(config)
@@ -76,6 +77,7 @@ def compile_cmd(
     for t in [target] if target else TARGETS:
         path = compile_pipeline(cfg, output_dir, t, images=images, caching=cache)
         console.print(f"wrote {path} (images {images.cpu}, {images.gpu})")
+        console.print(f"wrote {compile_monitoring(cfg, output_dir, t, images=images)} (never cached)")
 
 
 @app.command("run-local")
@@ -103,6 +105,123 @@ def run_local_cmd(
         console.print(f"[red]run failed:[/red] {err}\nThe step's full log is above. Nothing was pushed.")
         raise typer.Exit(1) from None
     print_summary(run)
+
+
+@app.command("canary")
+def canary_cmd(
+    window: str = typer.Argument(..., help="RequestWindow's output, or a request log (file, glob, dir) to read."),
+    config: Path = ConfigOption,
+    baseline: str = typer.Option("", help="The stable version's window or log (RawDeployment: no traffic split)."),
+    start: str = typer.Option("", help="Window start, ISO 8601 (when reading a request log)."),
+    end: str = typer.Option("", help="Window end, ISO 8601; default: now."),
+    hours: float = typer.Option(24.0, help="Window length when --start is not given."),
+    labels: str = typer.Option("", help="Ground truth joined by request id (CSV or JSON lines)."),
+    canary_version: str = typer.Option(
+        "", help="Default: the service's tabml.dev/model-version with --act, else the newest."
+    ),
+    stable_version: str = typer.Option("", help="Default: the window's (or baseline's) other version."),
+    namespace: str | None = typer.Option(None, help="Default: push.kserve."),
+    name: str | None = typer.Option(None, help="Default: push.kserve."),
+    act: bool = typer.Option(False, help="Promote or roll back (restoring the previous URI); else a dry run."),
+    output_dir: str = typer.Option("artifacts/canary", help="analysis.json + analysis.md, and the windows read."),
+) -> None:
+    """Compare the canary with the stable model over a request window; --act promotes or rolls back."""
+    from components.canary_analysis.executor import CanaryError
+    from components.request_window.logs import RequestLogError
+    from pipelines.canary import analyse_and_act
+    from rollout import RolloutError
+
+    cfg = _load(config)
+    try:
+        result = analyse_and_act(
+            cfg,
+            window,
+            namespace or "",
+            name or "",
+            act,
+            baseline_window=baseline,
+            canary_version=canary_version,
+            stable_version=stable_version,
+            output_dir=output_dir,
+            start=start,
+            end=end,
+            window_hours=hours,
+            labels=labels,
+        )
+    except (CanaryError, RequestLogError, RolloutError) as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(1) from None
+    console.print(
+        f"canary {result.canary_version} vs stable {result.stable_version}: {result.decision}; {result.action}"
+    )
+    for reason in result.reasons:
+        console.print(f"  - {reason}")
+    console.print(f"{output_dir}/analysis/analysis.md")
+
+
+@app.command("monitor")
+def monitor_cmd(
+    config: Path = ConfigOption,
+    request_log: str = typer.Option(
+        "artifacts/serving", help="The predictor's request log: file, glob or directory (local or gs://)."
+    ),
+    start: str = typer.Option("", help="Window start, ISO 8601 UTC (default: --window-hours before the end)."),
+    end: str = typer.Option("", help="Window end (excluded), ISO 8601 UTC (default: now)."),
+    window_hours: float = typer.Option(24.0, min=0.001, help="Window length when --start is not given."),
+    labels: str = typer.Option("", help="Ground truth that arrived later: CSV or JSON lines with request_id."),
+    registry: str | None = typer.Option(None, help="Override push.registry."),
+    retrain_target: str = typer.Option("record", help="record (record the trigger only), kfp or vertex."),
+    training_package: str = typer.Option("", help="[kfp/vertex] The compiled training pipeline a retrain starts."),
+    param: list[str] = typer.Option(
+        [], "--param", "-p", help="A retrain's training parameter name=value; repeatable (e.g. -p data_source=...)."
+    ),
+    cooldown_hours: float = typer.Option(24.0, min=0, help="At most one retrain per this many hours."),
+    host: str = typer.Option("", help="[kfp] KFP API endpoint a retrain is started on."),
+    pipeline_root: Path = typer.Option(Path("artifacts/monitor_runs"), help="Where run artifacts go."),
+) -> None:
+    """Judge a window of served requests (skew, drift, live quality) and retrain when needed:
+    the monitoring pipeline on this machine (kfp.local)."""
+    import json
+
+    from pipelines.local_run import RunFailed
+    from pipelines.monitoring_pipeline import run_monitor_local
+
+    cfg = _load(config)
+    if retrain_target not in ("record", "kfp", "vertex"):
+        console.print(f"[red]error:[/red] --retrain-target must be record, kfp or vertex, got {retrain_target!r}")
+        raise typer.Exit(2)
+    pairs = dict(p.split("=", 1) for p in param if "=" in p)
+    if len(pairs) != len(param):
+        console.print(f"[red]error:[/red] --param expects name=value, got {param}")
+        raise typer.Exit(2)
+    try:
+        run = run_monitor_local(
+            cfg,
+            pipeline_root,
+            request_log,
+            start=start,
+            end=end,
+            window_hours=window_hours,
+            labels=labels,
+            registry=registry,
+            retrain_target=retrain_target,
+            training_package=training_package,
+            retrain_params=pairs,
+            cooldown_hours=cooldown_hours,
+            kfp_host=host,
+        )
+    except RunFailed as err:
+        console.print(f"[red]monitoring failed:[/red] {err}\nThe step's full log is above. No retrain was started.")
+        raise typer.Exit(1) from None
+    decision = json.loads((Path(run.artifacts["monitor"]["decision"]) / "decision.json").read_text())
+    trigger = json.loads((Path(run.artifacts["retrain-trigger"]["result"]) / "retrain.json").read_text())
+    console.print(f"Decision: [bold]{decision['decision']}[/bold]")
+    for line in decision["reasons"]:
+        console.print(f"  {line}")
+    for line in decision.get("notes", []):
+        console.print(f"  note: {line}")
+    console.print(f"Retrain: {trigger['reason']}")
+    console.print(f"Report: {run.artifacts['monitor']['report']}  (run directory {run.run_dir})")
 
 
 # ------------------------------------------------------------ cluster: submit, schedule, runs

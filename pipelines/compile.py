@@ -1,5 +1,6 @@
-"""Compiles a config's pipeline to YAML: one file per target,
-compiled/<pipeline_name>.<target>.yaml (kfp: Kubeflow on GKE; vertex: Vertex AI Pipelines)."""
+"""Compiles a config's pipelines to YAML: one file per pipeline and target,
+compiled/<pipeline_name>.<target>.yaml (training) and compiled/<pipeline_name>-monitor.<target>.yaml
+(monitoring), for kfp (Kubeflow on GKE) and vertex (Vertex AI Pipelines)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from kfp import compiler
 
 from components.images import Images, images_for
 from contracts.config import PipelineConfig
+from pipelines.monitoring_pipeline import build_monitoring_pipeline, monitoring_pipeline_name
 from pipelines.training_pipeline import TARGETS, Target, build_pipeline
 
 # What compiled/ is generated with (`make compile`); CI delivery passes the real registry
@@ -32,7 +34,26 @@ def compile_pipeline(
     return path
 
 
+def monitoring_compiled_path(config: PipelineConfig, output_dir: str | Path, target: Target) -> Path:
+    return Path(output_dir) / f"{monitoring_pipeline_name(config)}.{target}.yaml"
+
+
+def compile_monitoring(
+    config: PipelineConfig, output_dir: str | Path, target: Target, images: Images | None = None
+) -> Path:
+    """The monitoring pipeline (never cached: see pipelines/monitoring_pipeline.py)."""
+    path = monitoring_compiled_path(config, output_dir, target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    images = images or images_for(DEFAULT_IMAGE_REGISTRY, DEFAULT_IMAGE_TAG)
+    compiler.Compiler().compile(build_monitoring_pipeline(config, target, images), package_path=str(path))
+    return path
+
+
 def compile_all(
     config: PipelineConfig, output_dir: str | Path, images: Images | None = None, caching: bool = True
 ) -> list[Path]:
     return [compile_pipeline(config, output_dir, t, images, caching) for t in TARGETS]
+
+
+def compile_all_monitoring(config: PipelineConfig, output_dir: str | Path, images: Images | None = None) -> list[Path]:
+    return [compile_monitoring(config, output_dir, t, images) for t in TARGETS]

@@ -358,3 +358,13 @@ def test_acting_refuses_when_the_service_runs_another_version(served, tmp_path, 
     assert patches(cluster) == []
     saved = json.loads((tmp_path / "analysis" / ANALYSIS_JSON).read_text())
     assert saved["decision"] == ROLLBACK and saved["action"].startswith("dry run")  # the analysis is kept
+
+
+def test_canary_command_says_what_is_wrong(tmp_path):
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    result = CliRunner().invoke(app, ["canary", str(tmp_path / "no-such-log"), "--output-dir", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    assert "error:" in result.output and "no-such-log" in result.output

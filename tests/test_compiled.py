@@ -17,7 +17,15 @@ from typer.testing import CliRunner
 from components.images import images_for
 from contracts.config import PipelineConfig, load_config
 from pipelines.cli import app
-from pipelines.compile import DEFAULT_IMAGE_REGISTRY, DEFAULT_IMAGE_TAG, compile_pipeline, compiled_path
+from pipelines.compile import (
+    DEFAULT_IMAGE_REGISTRY,
+    DEFAULT_IMAGE_TAG,
+    compile_monitoring,
+    compile_pipeline,
+    compiled_path,
+    monitoring_compiled_path,
+)
+from pipelines.monitoring_pipeline import TASKS as MONITORING_TASKS
 from pipelines.training_pipeline import (
     FINGERPRINTED_TASK,
     TARGETS,
@@ -83,7 +91,12 @@ def executors(spec: dict) -> dict:
 
 
 def test_every_compiled_file_belongs_to_an_example():
-    expected = {compiled_path(cfg, COMPILED, t).name for cfg in CONFIGS.values() for t in TARGETS}
+    expected = {
+        path(cfg, COMPILED, t).name
+        for cfg in CONFIGS.values()
+        for t in TARGETS
+        for path in (compiled_path, monitoring_compiled_path)
+    }
     present = {p.name for p in COMPILED.iterdir()}
     assert not present - expected, (
         f"compiled/ has files no example config produces: {sorted(present - expected)}; {STALE}"
@@ -252,7 +265,9 @@ def test_compile_cli_writes_both_variants_with_given_images(tmp_path):
     args += ["--image-registry", "europe-docker.pkg.dev/p/r", "--image-tag", "abc1234", "--no-cache"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(compiled_path(cfg, tmp_path, t).name for t in TARGETS)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        path(cfg, tmp_path, t).name for t in TARGETS for path in (compiled_path, monitoring_compiled_path)
+    )
     for target in TARGETS:
         spec = next(yaml.safe_load_all(compiled_path(cfg, tmp_path, target).read_text()))
         containers = executors(spec)
@@ -267,8 +282,58 @@ def test_compile_cli_one_target_only(tmp_path):
         app, ["compile", "--config", str(TAXI_CONFIG), "--output-dir", str(tmp_path), "--target", "vertex"]
     )
     assert result.exit_code == 0, result.output
-    assert [p.name for p in tmp_path.iterdir()] == [compiled_path(cfg, tmp_path, "vertex").name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        path(cfg, tmp_path, "vertex").name for path in (compiled_path, monitoring_compiled_path)
+    )
     bad = CliRunner().invoke(
         app, ["compile", "--config", str(TAXI_CONFIG), "--output-dir", str(tmp_path), "--target", "gke"]
     )
     assert bad.exit_code == 2 and "--target must be one of" in bad.output
+
+
+# ------------------------------------------------------------------ the monitoring pipeline
+
+
+@pytest.mark.parametrize("name, target", CASES, ids=IDS)
+def test_monitoring_yaml_is_up_to_date_and_never_cached(tmp_path, name, target):
+    cfg = CONFIGS[name]
+    path = monitoring_compiled_path(cfg, COMPILED, target)
+    assert path.exists(), f"{path.relative_to(REPO)} is missing: {STALE}"
+    assert compile_monitoring(cfg, tmp_path, target).read_text() == path.read_text(), f"{path.name} is stale: {STALE}"
+    spec = merged(path)
+    assert spec["pipelineInfo"]["name"] == f"{cfg.pipeline_name}-monitor"
+    tasks = spec["root"]["dag"]["tasks"]
+    assert sorted(tasks) == sorted(MONITORING_TASKS)
+    # The request log grows; the Monitor and the trigger read and write the registry.
+    assert all(t["cachingOptions"] == {} and "retryPolicy" not in t for t in tasks.values())
+    assert tasks["retrain-trigger"]["inputs"]["artifacts"]["decision"]["taskOutputArtifact"] == {
+        "outputArtifactKey": "decision",
+        "producerTask": "monitor",
+    }
+    image = images_for(DEFAULT_IMAGE_REGISTRY, DEFAULT_IMAGE_TAG).cpu
+    for container in executors(spec).values():
+        assert container["image"] == image and container["resources"]["resourceCpuLimit"] == cfg.resources.default.cpu
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    assert params["model_registry"]["defaultValue"] == registry_default(cfg, target)  # never a local path
+    assert params["retrain_target"]["defaultValue"] == "record"
+    assert json.loads(params["pipeline_config"]["defaultValue"]) == json.loads(cfg.to_json())
+    assert "platforms" not in spec and str(REPO) not in json.dumps(spec)
+
+
+def test_vertex_pipeline_job_accepts_the_monitoring_template():
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import aiplatform
+
+    cfg = CONFIGS[TAXI_CONFIG.parent.name]
+    job = aiplatform.PipelineJob(
+        display_name="monitor-offline-check",
+        project="test-project",
+        location="us-central1",
+        template_path=str(monitoring_compiled_path(cfg, COMPILED, "vertex")),
+        pipeline_root="gs://test-bucket/pipeline-root",
+        credentials=AnonymousCredentials(),
+        parameter_values={"request_log": "gs://logs/stdout/", "model_registry": "gs://test-bucket/registry"},
+    )
+    body = job._gca_resource
+    assert body.runtime_config.parameter_values["request_log"] == "gs://logs/stdout/"
+    assert sorted(body.pipeline_spec["root"]["dag"]["tasks"]) == sorted(MONITORING_TASKS)
