@@ -86,16 +86,12 @@ def _task_outputs(run_dir: Path, order: list[str]) -> dict:
     return {t.name: {p.name: str(p) for p in sorted(t.iterdir()) if p.name != "executor_output.json"} for t in tasks}
 
 
-def run_local(
-    config: PipelineConfig,
-    pipeline_root: str | Path,
-    data_source: str | None = None,
-    epochs: int | None = None,
-    registry: str | None = None,
-) -> LocalRun:
+def run_pipeline_locally(pipeline_root: str | Path, start_run) -> LocalRun:
+    """Runs `start_run()` (a call of a @dsl.pipeline function) under kfp.local's
+    SubprocessRunner in this environment, timing each step; a failed step raises RunFailed
+    with its failure.json cause."""
     from kfp import local
 
-    config = localise(config)
     root = Path(pipeline_root).resolve()
     root.mkdir(parents=True, exist_ok=True)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True)
@@ -104,14 +100,7 @@ def run_local(
     logging.getLogger().addFilter(timer)
     start = time.perf_counter()
     try:
-        build_pipeline(config)(
-            data_source=_absolute(data_source) if data_source else config.data.source,
-            epochs=epochs or config.model.epochs,
-            value_thresholds=thresholds_parameter(config),
-            model_registry=_absolute(registry) if registry else config.push.registry,
-            git_commit=git_commit(),
-            pipeline_config=config.to_json(),
-        )
+        start_run()
     except RuntimeError as err:
         raise RunFailed(_failure(root, before) or str(err)) from err
     finally:
@@ -119,6 +108,27 @@ def run_local(
     elapsed = time.perf_counter() - start
     run_dir = max(set(root.iterdir()) - before, key=lambda p: p.stat().st_mtime)
     return summarise(run_dir, elapsed, timer.seconds)
+
+
+def run_local(
+    config: PipelineConfig,
+    pipeline_root: str | Path,
+    data_source: str | None = None,
+    epochs: int | None = None,
+    registry: str | None = None,
+) -> LocalRun:
+    config = localise(config)
+    return run_pipeline_locally(
+        pipeline_root,
+        lambda: build_pipeline(config)(
+            data_source=_absolute(data_source) if data_source else config.data.source,
+            epochs=epochs or config.model.epochs,
+            value_thresholds=thresholds_parameter(config),
+            model_registry=_absolute(registry) if registry else config.push.registry,
+            git_commit=git_commit(),
+            pipeline_config=config.to_json(),
+        ),
+    )
 
 
 def _failure(root: Path, before: set) -> str | None:

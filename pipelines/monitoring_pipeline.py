@@ -8,8 +8,6 @@ the registry (the window history, the trigger log).
 
 # No `from __future__ import annotations` here: kfp reads the parameter annotations as types.
 
-import logging
-import time
 from pathlib import Path
 
 from kfp import dsl
@@ -19,7 +17,7 @@ from components.monitor.component import monitor
 from components.request_window.component import request_window
 from components.retrain_trigger.component import retrain_trigger
 from contracts.config import PipelineConfig
-from pipelines.local_run import LocalRun, RunFailed, TaskTimer, _absolute, _failure, localise, summarise
+from pipelines.local_run import LocalRun, _absolute, localise, run_pipeline_locally
 from pipelines.training_pipeline import Target, configure_task, registry_default
 
 TASKS = ("request-window", "monitor", "retrain-trigger")
@@ -142,18 +140,10 @@ def run_monitor_local(
     kfp_host: str = "",
 ) -> LocalRun:
     """The monitoring pipeline under kfp.local (SubprocessRunner, this environment)."""
-    from kfp import local
-
     config = localise(config)
-    root = Path(pipeline_root).resolve()
-    root.mkdir(parents=True, exist_ok=True)
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True)
-    before = set(root.iterdir())
-    timer = TaskTimer()
-    logging.getLogger().addFilter(timer)
-    started = time.perf_counter()
-    try:
-        build_monitoring_pipeline(config)(
+    return run_pipeline_locally(
+        pipeline_root,
+        lambda: build_monitoring_pipeline(config)(
             request_log=_absolute(str(request_log)),
             window_start=start,
             window_end=end,
@@ -166,10 +156,5 @@ def run_monitor_local(
             cooldown_hours=cooldown_hours,
             kfp_host=kfp_host,
             pipeline_config=config.to_json(),
-        )
-    except RuntimeError as err:
-        raise RunFailed(_failure(root, before) or str(err)) from err
-    finally:
-        logging.getLogger().removeFilter(timer)
-    run_dir = max(set(root.iterdir()) - before, key=lambda p: p.stat().st_mtime)
-    return summarise(run_dir, time.perf_counter() - started, timer.seconds)
+        ),
+    )
