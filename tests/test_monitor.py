@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import tensorflow_data_validation as tfdv
 
 from components.monitor import executor as monitor
 from components.monitor import quality
@@ -127,6 +128,36 @@ def test_unshifted_windows_are_ok_and_each_is_kept_for_the_next(monkeypatch, tmp
     assert any(n.startswith("prediction drift (not a retrain reason alone): prediction:") for n in second.notes)
     assert history(served, registry) == ["20261121T000000Z", "20261122T000000Z"]
     assert "**Decision: ok**" in (out / "report.md").read_text()
+
+
+def test_fill_values_count_as_missing_as_in_training(monkeypatch, tmp_path, served, registry):
+    """The client sends "" / 0 for what the training data lacks: RequestWindow's own statistics
+    count them as missing, so missing shares match training's and no feature shows false skew."""
+    config, _, rows = served
+    result, out = judge(monkeypatch, tmp_path, served, registry, rows.iloc[:1000], name="a")
+    window = tfdv.load_stats_binary(str(out / "statistics" / "Split-window" / "FeatureStats.pb"))
+    training = tfdv.load_stats_binary(str(Path(registry) / config.model_name / VERSION / TRAINING_STATS))
+
+    def missing_share(stats) -> dict[str, float]:
+        dataset = stats.datasets[0]
+        found = {}
+        for f in dataset.features:
+            common = (f.num_stats if f.HasField("num_stats") else f.string_stats).common_stats
+            found[f.path.step[0]] = common.num_missing / dataset.num_examples
+        return found
+
+    want, got = missing_share(training), missing_share(window)
+    lacking = [n for n in config.feature_names if want[n] > 0.05]
+    kinds = {f.type for f in window.datasets[0].features if f.path.step[0] in lacking}
+    assert len(kinds) > 1, "the taxi rows lack both text and numeric values"
+    for name in config.feature_names:
+        assert got[name] == pytest.approx(want[name], abs=0.05), name
+    filled = json.loads((out / "window" / "window.json").read_text())["fills_as_missing"]
+    assert set(lacking) <= set(filled)
+    assert result.decision == "ok", result.reasons
+    skew = json.loads((out / "decision" / "monitor.json").read_text())["skew"]["features"]
+    company = next(f for f in skew if f["feature"] == "company")
+    assert company["distance"] < 0.1
 
 
 def test_fare_times_ten_asks_for_a_retrain_with_the_reason(monkeypatch, tmp_path, served, registry):

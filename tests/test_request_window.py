@@ -20,6 +20,7 @@ import pytest
 import tensorflow_data_validation as tfdv
 
 from components.common.readers import load_schema
+from components.monitor import quality
 from components.request_window import executor as rw
 from components.request_window.logs import RequestLogError, window_bounds
 from contracts.monitoring import (
@@ -243,6 +244,45 @@ def test_labels_without_index_for_single_instance_requests(monkeypatch, tmp_path
         run_window(config, tmp_path / "x", log_dir, labels=str(tmp_path / "bad.csv"))
 
 
+def test_text_labels_are_kept_as_given(monkeypatch, tmp_path):
+    """The schema types the label as ExampleGen encoded it (an INT index); the labels file holds
+    the label as the world knows it: "Yes"/"No" for a binary label, class names for multiclass."""
+    config, log_dir, _, _, ids = taxi_log(monkeypatch, tmp_path, rows=120)
+    rows = [{"request_id": ids[n], "big_tipper": "Yes" if n % 3 == 0 else "No"} for n in range(60, 120, 2)]
+    pd.DataFrame(rows).to_csv(tmp_path / "labels.csv", index=False)
+    result, window, summary, out = run_window(config, tmp_path, log_dir, labels=str(tmp_path / "labels.csv"))
+    assert result.labelled_rows == summary["labelled_rows"] == len(rows) == 30
+    assert summary["labels"]["bad_values"] == 0 and summary["column_types"]["big_tipper"] == "BYTES"
+    got = window.set_index("request_id")["big_tipper"]
+    assert [got[r["request_id"]] for r in rows] == [r["big_tipper"] for r in rows]
+    _, features = stats_of(out)
+    assert features["big_tipper"].type == features["big_tipper"].STRING
+
+    config = example_config("penguins", tmp_path / "p")
+    frame = pd.read_csv(REPO / config.data.source, dtype=str, keep_default_na=False).head(40)
+    classes = ["Adelie", "Chinstrap", "Gentoo"]
+    predictions = [{"class": classes[i % 3], "probabilities": {c: 1 / 3 for c in classes}} for i in range(40)]
+    ids = write_log(monkeypatch, tmp_path / "plogs", served_instances(config, frame), predictions)
+    truth = frame["species"].tolist()
+    labels = [{"request_id": ids[i], "species": truth[i]} for i in range(0, 40, 2)]
+    (tmp_path / "species.jsonl").write_text("".join(json.dumps(r) + "\n" for r in labels))
+    result, window, summary, _ = run_window(
+        config,
+        tmp_path / "p",
+        tmp_path / "plogs",
+        start="2026-11-20T00:00:00Z",
+        end="2026-11-21T00:00:00Z",
+        labels=str(tmp_path / "species.jsonl"),
+    )
+    assert result.labelled_rows == len(labels) == 20 and summary["labels"]["bad_values"] == 0
+    labelled = window[window["species"] != ""]
+    assert labelled["species"].tolist() == truth[0:40:2]
+    # The Monitor's live quality reads these class names as they are.
+    want = sum(truth[i] == classes[i % 3] for i in range(0, 40, 2)) / 20
+    accuracy = quality.measure(config.label, labelled["species"], labelled[PREDICTION], classes)["accuracy"]
+    assert accuracy == pytest.approx(want)
+
+
 # ------------------------------------------------------------------------------------ predictions per task
 
 
@@ -318,7 +358,10 @@ def test_features_missing_from_the_logs(monkeypatch, tmp_path):
     assert summary["bad_values"] == {"dropoff_census_tract": 60}  # an INT column: counted, left missing
     assert any("do not fit the column's type" in w for w in result.warnings)
     _, features = stats_of(out)
-    assert features["company"].string_stats.common_stats.num_missing == 15
+    # The lines without it, and those the client filled with "" (counted as training counts them).
+    filled = summary["fills_as_missing"]["company"]
+    assert filled == int((window["company"] == "").sum()) - 15 > 0
+    assert features["company"].string_stats.common_stats.num_missing == 15 + filled
 
 
 def test_versions_counted_and_checked_against_the_registry(monkeypatch, tmp_path):

@@ -30,7 +30,7 @@ import tensorflow_data_validation as tfdv
 
 from components.common import drift
 from components.common.io import log, read_json, write_json, write_text
-from components.monitor import quality, report, served
+from components.monitor import quality, report
 from contracts.artifacts import stats_path
 from contracts.config import PipelineConfig
 from contracts.executor import ExecutorResult
@@ -48,7 +48,7 @@ from contracts.registry import TRAINING_STATS, checked_registry, model_base
 RETRAIN, OK, TOO_SMALL = "retrain", "ok", "too_small"
 DECISION_FILE = "decision.json"  # what RetrainTrigger reads: {"decision", "reasons"}
 REPORT_FILE = "monitor.json"  # every distance, the quality, the window, beside it
-WINDOW_STATS = "window_stats.pb"  # the statistics compared (served.py), beside them
+WINDOW_STATS = "window_stats.pb"  # the window statistics compared, beside them
 HISTORY = os.path.join("monitoring", "windows")
 HISTORY_STATS = "FeatureStats.pb"
 HISTORY_REPORT = "report.json"  # written last: an entry counts once it exists
@@ -219,8 +219,8 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
     )
     _check_features(config, training, f"the training statistics of version {version}")
     rows = int(summary.get("rows", 0))
-    current, filled = served.window_statistics(inputs.window, summary.get("column_types", {}), features, training)
-    if filled:
+    filled = summary.get("fills_as_missing") or {}
+    if filled:  # RequestWindow counts them so (components/request_window/missing.py)
         notes.append(f"fill values (0 or '') counted as missing, as the training data counts them: {filled}")
 
     skew = drift.compare(current, training, thresholds, features)

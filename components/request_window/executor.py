@@ -30,6 +30,7 @@ from components.common.io import log, step, write_json
 from components.common.readers import load_schema
 from components.request_window.labels import join_labels, read_labels
 from components.request_window.logs import RequestLogError, Scan, iso, scan, window_bounds
+from components.request_window.missing import at_float32, fills_as_missing, zero_is_a_fill
 from contracts.artifacts import stats_path
 from contracts.config import PipelineConfig
 from contracts.executor import ExecutorResult
@@ -98,13 +99,17 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
         raise RequestLogError(_empty_message(inputs.request_log, start, end, found))
     versions = Counter(str(p.get("model_version") or "") for p in found.predictions)
     registry_versions = _served_versions(config, inputs, sorted(versions))
-    types, types_from = column_types(config, inputs, registry_versions)
-    window, quality = build_window(config, found, types)
+    training, training_path = training_statistics(registry_versions)
+    types, types_from = column_types(config, inputs, training, training_path)
+    window, quality = build_window(config, found, types, zero_is_a_fill(training))
     warnings = _warnings(inputs.request_log, found, quality)
     labels_info: dict = {}
     if inputs.labels:
         labels, labels_info = read_labels(inputs.labels, label)
-        labels[label], bad = typed(labels[label].tolist(), types.get(label) or infer_kind(labels[label].tolist()))
+        # The label as the world gives it (text, or numbers as given), not as the training
+        # statistics type it: ExampleGen encodes a text label to an int index.
+        types[label] = label_kind(labels[label].tolist())
+        labels[label], bad = typed(labels[label].tolist(), types[label])
         window, labels_info["unmatched"] = join_labels(window, labels, label, inputs.labels)
         labels_info["bad_values"] = bad
     labelled = int(window[label].notna().sum()) if label in window.columns else 0
@@ -112,7 +117,8 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
     with step(f"RequestWindow: TFDV statistics of {len(window):,} rows"):
         # In memory: a day of one predictor's requests fits. For more, the same statistics come
         # from tfdv.GenerateStatistics in a Beam pipeline over window.csv (components/common/beam.py).
-        stats = tfdv.generate_statistics_from_dataframe(window[columns])
+        floats = [c for c in columns if types.get(c) == FLOAT]
+        stats = tfdv.generate_statistics_from_dataframe(at_float32(window[columns], floats))
     summary = {
         "rows": len(window),
         "labelled_rows": labelled,
@@ -131,6 +137,9 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
         "files_skipped_by_date": found.files_skipped_by_date,
         "not_json_at": found.not_json_at,
         "missing_values": quality["missing"],
+        # Fill values ("" always; 0 where training had missing values and no 0) counted as missing.
+        "fills_as_missing": quality["filled"],
+        "zero_fills_from": training_path if training is not None else "",
         "bad_values": quality["bad"],
         "column_types": types,
         "types_from": types_from,
@@ -211,16 +220,23 @@ def _warnings(location: str, found: Scan, quality: dict) -> list[str]:
 # ------------------------------------------------------------------------------------ types
 
 
-def column_types(config: PipelineConfig, inputs: Inputs, registry_versions: dict) -> tuple[dict[str, str], str]:
-    """Feature/label name -> INT | FLOAT | BYTES from the first source there is, and which."""
-    if inputs.schema:
-        return _schema_types(load_schema(inputs.schema)), f"schema {inputs.schema}"
+def training_statistics(registry_versions: dict) -> tuple[statistics_pb2.DatasetFeatureStatisticsList | None, str]:
+    """The newest served version's training statistics and their path; (None, "") if none."""
     served = [hit for hit in registry_versions.values() if hit]
     if served:
         newest = max(served, key=lambda hit: hit.version)
         path = os.path.join(newest.path, TRAINING_STATS)
         if tf.io.gfile.exists(path):
-            return _stats_types(tfdv.load_stats_binary(path)), f"training statistics {path}"
+            return tfdv.load_stats_binary(path), path
+    return None, ""
+
+
+def column_types(config: PipelineConfig, inputs: Inputs, training, training_path: str) -> tuple[dict[str, str], str]:
+    """Feature/label name -> INT | FLOAT | BYTES from the first source there is, and which."""
+    if inputs.schema:
+        return _schema_types(load_schema(inputs.schema)), f"schema {inputs.schema}"
+    if training is not None:
+        return _stats_types(training), f"training statistics {training_path}"
     schema = config.validation.schema_path
     if schema and tf.io.gfile.exists(schema):
         return _schema_types(load_schema(schema)), f"schema {schema}"
@@ -248,6 +264,16 @@ def infer_kind(values: list) -> str:
     return BYTES
 
 
+def label_kind(values: list) -> str:
+    """A labels file's column as given: INT or FLOAT where every value is (or reads as) one,
+    else BYTES. A CSV gives text, JSON lines numbers or text."""
+    present = [v for v in values if v is not None and v == v and v != ""]
+    numbers = pd.to_numeric(pd.Series(present, dtype=object), errors="coerce")
+    if numbers.isna().any() or any(isinstance(v, bool) for v in present):
+        return BYTES
+    return INT if bool((numbers % 1 == 0).all()) else FLOAT
+
+
 def typed(values: list, kind: str) -> tuple[pd.Series, int]:
     """Values as the column's type (Int64 / float64 / str, missing where None), and how many
     did not fit it (also missing)."""
@@ -266,7 +292,10 @@ def typed(values: list, kind: str) -> tuple[pd.Series, int]:
 # ------------------------------------------------------------------------------------ the table
 
 
-def build_window(config: PipelineConfig, found: Scan, types: dict[str, str]) -> tuple[pd.DataFrame, dict]:
+def build_window(
+    config: PipelineConfig, found: Scan, types: dict[str, str], zero_fills: set[str]
+) -> tuple[pd.DataFrame, dict]:
+    """The window's rows; `zero_fills`: the numeric features whose 0 is a fill (missing.py)."""
     lines = found.predictions
     logged = [p["features"] if isinstance(p.get("features"), dict) else {} for p in lines]
     absent = [n for n in config.feature_names if not any(n in f for f in logged)]
@@ -283,19 +312,23 @@ def build_window(config: PipelineConfig, found: Scan, types: dict[str, str]) -> 
         REQUEST_TIME: [iso(t) for t in found.times],
         MODEL_VERSION: [str(p.get("model_version") or "") for p in lines],
     }
-    missing, bad = {}, {}
+    missing, bad, filled = {}, {}, {}
     for name in config.feature_names:
         values = [f.get(name) for f in logged]
         kind = types.get(name) or infer_kind(values)
         types.setdefault(name, kind)
-        columns[name], bad_count = typed(values, kind)
+        column, bad_count = typed(values, kind)
+        columns[name], fill_count = fills_as_missing(column, name in zero_fills)
         if values.count(None):
             missing[name] = values.count(None)
         if bad_count:
             bad[name] = bad_count
+        if fill_count:
+            filled[name] = fill_count
     prediction = _predictions([p.get("prediction") for p in lines], columns)
     window = pd.DataFrame(columns).sort_values([REQUEST_TIME, REQUEST_ID, REQUEST_INDEX], kind="stable")
-    return window.reset_index(drop=True), {"missing": missing, "bad": bad, "prediction": prediction}
+    quality = {"missing": missing, "bad": bad, "filled": filled, "prediction": prediction}
+    return window.reset_index(drop=True), quality
 
 
 def _predictions(values: list, columns: dict) -> dict:
