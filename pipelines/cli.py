@@ -62,6 +62,9 @@ def compile_cmd(
     image_tag: str | None = typer.Option(None, help="Image tag, e.g. the git SHA (default: latest)."),
     target: str | None = typer.Option(None, help="Only this target: kfp or vertex (default: both)."),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="KFP/Vertex step caching."),
+    pipeline: str = typer.Option(
+        "both", help="training, monitoring or both (one package per target for `submit --package dir/*.yaml`)."
+    ),
 ) -> None:
     """Compile the training and the monitoring pipeline to KFP v2 YAML:
     <output-dir>/<pipeline_name>.{kfp,vertex}.yaml and <pipeline_name>-monitor.{kfp,vertex}.yaml."""
@@ -73,11 +76,16 @@ def compile_cmd(
     if target not in (None, *TARGETS):
         console.print(f"[red]error:[/red] --target must be one of {list(TARGETS)}, got {target!r}")
         raise typer.Exit(2)
+    if pipeline not in ("training", "monitoring", "both"):
+        console.print(f"[red]error:[/red] --pipeline must be training, monitoring or both, got {pipeline!r}")
+        raise typer.Exit(2)
     images = images_for(image_registry or DEFAULT_IMAGE_REGISTRY, image_tag or DEFAULT_IMAGE_TAG)
     for t in [target] if target else TARGETS:
-        path = compile_pipeline(cfg, output_dir, t, images=images, caching=cache)
-        console.print(f"wrote {path} (images {images.cpu}, {images.gpu})")
-        console.print(f"wrote {compile_monitoring(cfg, output_dir, t, images=images)} (never cached)")
+        if pipeline != "monitoring":
+            path = compile_pipeline(cfg, output_dir, t, images=images, caching=cache)
+            console.print(f"wrote {path} (images {images.cpu}, {images.gpu})")
+        if pipeline != "training":
+            console.print(f"wrote {compile_monitoring(cfg, output_dir, t, images=images)} (never cached)")
 
 
 @app.command("run-local")

@@ -155,6 +155,8 @@ COMPILE = [
     "us-central1-docker.pkg.dev/my-project/tabml",
     "--image-tag",
     "abc1234",
+    "--pipeline",
+    "training",  # one package per target: `--package build/compiled/*.vertex.yaml` matches one file
     "--output-dir",
     "build/compiled",
 ]
