@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from components.canary_analysis import checks
 from components.canary_analysis.checks import Side
@@ -284,16 +283,7 @@ def isvc(mode: str, serving_version: str) -> dict:
 @pytest.fixture
 def cluster(tmp_path, monkeypatch):
     with FakeKubernetes() as fake:
-        kubeconfig = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "current-context": "test",
-            "clusters": [{"name": "test", "cluster": {"server": fake.url}}],
-            "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test"}}],
-            "users": [{"name": "test", "user": {"token": "test-token"}}],
-        }
-        (tmp_path / "kubeconfig").write_text(yaml.safe_dump(kubeconfig))
-        monkeypatch.setenv("KUBECONFIG", str(tmp_path / "kubeconfig"))
+        monkeypatch.setenv("KUBECONFIG", fake.kubeconfig(tmp_path / "kubeconfig"))
         for name in ("KUBERNETES_SERVICE_HOST", "CLOUD_ML_JOB_ID", "CLOUD_ML_PROJECT_ID"):
             monkeypatch.delenv(name, raising=False)
         yield fake

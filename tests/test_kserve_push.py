@@ -29,16 +29,7 @@ IMAGE = "us-docker.pkg.dev/p/tabml/tabml-serving:abc"
 @pytest.fixture
 def cluster(tmp_path, monkeypatch):
     with FakeKubernetes() as fake:
-        kubeconfig = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "current-context": "test",
-            "clusters": [{"name": "test", "cluster": {"server": fake.url}}],
-            "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test"}}],
-            "users": [{"name": "test", "user": {"token": "test-token"}}],
-        }
-        (tmp_path / "kubeconfig").write_text(yaml.safe_dump(kubeconfig))
-        monkeypatch.setenv("KUBECONFIG", str(tmp_path / "kubeconfig"))
+        monkeypatch.setenv("KUBECONFIG", fake.kubeconfig(tmp_path / "kubeconfig"))
         monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
         container = {"name": "kserve-container", "image": IMAGE, "env": [{"name": STORAGE_ENV, "value": OLD_URI}]}
         fake.put_object(

@@ -157,3 +157,17 @@ class FakeKubernetes:
                 self._reconcile(patched)
                 return 200, patched
         return self._status(405, "MethodNotAllowed", f"{method} {path}")
+
+    def kubeconfig(self, path) -> str:
+        """Writes a kube config that points the real client at this stand-in; returns its path."""
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": "test",
+            "clusters": [{"name": "test", "cluster": {"server": self.url}}],
+            "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test"}}],
+            "users": [{"name": "test", "user": {"token": "test-token"}}],
+        }
+        with open(path, "w") as f:
+            json.dump(config, f)  # YAML is a superset of JSON: the client reads it as it is
+        return str(path)
