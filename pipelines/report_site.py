@@ -1,9 +1,12 @@
-"""A browsable site of evaluation reports: one page per run (the Evaluator's self-contained
-HTML report, copied as is) and an index with each run's task, decision, headline metrics (the
-task's, from contracts/metrics.py), baseline, checks, fairness gate and push.
+"""A browsable site of evaluation and monitoring reports: one page per run (the Evaluator's or
+the Monitor's self-contained HTML report, copied as is) and an index with a table of training
+runs (task, decision, headline metrics from contracts/metrics.py, baseline, checks, fairness
+gate, push) and a table of monitoring runs (window, served version, rows, decision, reasons,
+worst skew and drift).
 
-Runs are read from a pipeline root, local or gs:// (tf.io.gfile): every
-<run>/evaluator/report and <run>/evaluator/blessing/blessing.json found there.
+Runs are read from pipeline roots, local or gs:// (tf.io.gfile): every
+<run>/evaluator/report with <run>/evaluator/blessing/blessing.json, and every
+<run>/monitor/view with <run>/monitor/decision/monitor.json found there.
 """
 
 from __future__ import annotations
@@ -14,16 +17,19 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 import tensorflow as tf
 
 from components.evaluator.report import TASK_TITLES, check_status, fmt, gate_summary, headline_metrics, task_of
+from components.monitor.report import worst
 
 _STYLE = (
     "body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#1f2328}table{border-collapse:collapse}"
     "td,th{border:1px solid #d0d7de;padding:4px 10px;text-align:left;vertical-align:top}th{background:#f0f3f6}"
     ".BLESSED{color:#1a7f37;font-weight:600}.NOT_BLESSED{color:#cf222e;font-weight:600}"
-    ".pass{color:#1a7f37}.FAIL,.not-passed{color:#cf222e;font-weight:600}.muted{color:#656d76}"
+    ".pass,.ok{color:#1a7f37}.retrain{color:#cf222e;font-weight:600}.too_small{color:#9a6700}"
+    ".FAIL,.not-passed{color:#cf222e;font-weight:600}.muted{color:#656d76}"
     "td.run{white-space:nowrap}td.muted{font-size:12px;max-width:28em}"
 )
 
@@ -50,9 +56,9 @@ def _when(run_name: str, blessing_path: str) -> str:
     return datetime.datetime.fromtimestamp(seconds).strftime("%Y-%m-%d-%H-%M-%S-%f")
 
 
-def _runs(root: str) -> list[tuple[str, str, dict]]:
-    """(run name, report path, blessing) for every run under `root` that has a report, newest
-    first (whatever its pipeline)."""
+def _runs(root: str) -> list[tuple[str, str, str, dict]]:
+    """(time, run name, report path, blessing) for every run under `root` that has a report
+    (whatever its pipeline)."""
     found = []
     for report in tf.io.gfile.glob(os.path.join(root, "*", "evaluator", "report")):
         run_dir = os.path.dirname(os.path.dirname(report))
@@ -64,7 +70,7 @@ def _runs(root: str) -> list[tuple[str, str, dict]]:
         blessing["_pushed"] = _push_outcome(run_dir)
         name = os.path.basename(run_dir)
         found.append((_when(name, blessing_path), name, report, blessing))
-    return [(name, report, blessing) for _, name, report, blessing in sorted(found, key=lambda r: r[:2], reverse=True)]
+    return found
 
 
 def _status(status: str) -> str:
@@ -92,38 +98,107 @@ def _row(name: str, blessing: dict) -> str:
     )
 
 
-def build_site(root: str, output: str | Path) -> tuple[Path, int]:
+# ------------------------------------------------------------------------------------ monitoring
+
+
+def _monitor_runs(root: str) -> list[tuple[str, str, str, dict]]:
+    """(time, run name, page path, monitor.json) for every monitoring run under `root` whose
+    Monitor wrote its page; a run stopped before (bad input, a failed step) has none."""
+    found = []
+    for page in tf.io.gfile.glob(os.path.join(root, "*", "monitor", "view")):
+        run_dir = os.path.dirname(os.path.dirname(page))
+        record = os.path.join(run_dir, "monitor", "decision", "monitor.json")
+        if not tf.io.gfile.exists(record):
+            continue
+        with tf.io.gfile.GFile(record) as f:
+            full = json.load(f)
+        name = os.path.basename(run_dir)
+        found.append((_when(name, record), name, page, full))
+    return found
+
+
+def _worst(section: dict | None) -> str:
+    f = worst(section)
+    if not f:
+        return "not measured" if not section else "nothing measured"
+    sign = ">" if f["verdict"] == "drifted" else "≤"
+    return f"{f['feature']} {fmt(f['distance'])} {sign} {fmt(f['effective_threshold'])}"
+
+
+def _monitor_row(name: str, full: dict) -> str:
+    e = html.escape
+    w = full.get("window") or {}
+    drifted = {k: "FAIL" if (full.get(k) or {}).get("decision") == "drifted" else "" for k in ("skew", "drift")}
+    worst_cells = "".join(f'<td class="{drifted[k]}">{e(_worst(full.get(k)))}</td>' for k in drifted)
+    return (
+        f'<tr><td class=run><a href="monitoring/{e(name)}.html">{e(name)}</a></td>'
+        f"<td>{e(str(w.get('start')))} to {e(str(w.get('end')))}</td><td>{e(str(full.get('model_version', '')))}</td>"
+        f'<td>{fmt(full.get("rows"), "count")}</td><td class="{e(full["decision"])}">{e(full["decision"])}</td>'
+        f"<td class=muted>{e('; '.join(full.get('reasons', [])))}</td>{worst_cells}</tr>"
+    )
+
+
+# ------------------------------------------------------------------------------------ the site
+
+
+class Site(NamedTuple):
+    index: Path
+    training_runs: int
+    monitoring_runs: int
+
+
+def _table(table_id: str, headers: tuple[str, ...], rows: list[str], empty: str) -> str:
+    if not rows:
+        return f"<p>{empty}</p>"
+    head = "".join(f"<th>{h}</th>" for h in headers)
+    return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+_TRAINING_HEAD = (
+    "run",
+    "task",
+    "decision",
+    "headline metrics",
+    "eval examples",
+    "baseline",
+    "checks",
+    "fairness gate",
+    "pushed",
+    "why not blessed",
+    "data read",
+)
+_MONITOR_HEAD = ("run", "window", "model version", "window rows", "decision", "reasons", "worst skew", "worst drift")
+
+
+def build(roots: list[str], output: str | Path) -> Site:
+    """The site of every run under `roots` (training and monitoring runs alike) in `output`."""
     output = Path(output)
+    roots = list(dict.fromkeys(roots))
     (output / "runs").mkdir(parents=True, exist_ok=True)
+    (output / "monitoring").mkdir(parents=True, exist_ok=True)
     rows = []
-    for name, report, blessing in _runs(root):
+    trained = sorted((r for root in roots for r in _runs(root)), key=lambda r: r[:2], reverse=True)  # newest first
+    for _, name, report, blessing in trained:
         tf.io.gfile.copy(report, str(output / "runs" / f"{name}.html"), overwrite=True)
         rows.append(_row(name, blessing))
-    head = "".join(
-        f"<th>{h}</th>"
-        for h in (
-            "run",
-            "task",
-            "decision",
-            "headline metrics",
-            "eval examples",
-            "baseline",
-            "checks",
-            "fairness gate",
-            "pushed",
-            "why not blessed",
-            "data read",
-        )
-    )
-    body = (
-        f'<table id="runs"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
-        if rows
-        else "<p>No runs with an evaluation report yet.</p>"
-    )
+    monitored = sorted((r for root in roots for r in _monitor_runs(root)), key=lambda r: r[:2], reverse=True)
+    monitor_rows = []
+    for _, name, page, full in monitored:
+        tf.io.gfile.copy(page, str(output / "monitoring" / f"{name}.html"), overwrite=True)
+        monitor_rows.append(_monitor_row(name, full))
+    where = ", ".join(html.escape(r) for r in roots)
     index = output / "index.html"
     index.write_text(
-        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>Evaluation reports</title>"
-        f"<style>{_STYLE}</style></head><body><h1>Evaluation reports</h1>"
-        f"<p>Runs under {html.escape(root)}</p>{body}</body></html>\n"
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>Evaluation reports and monitoring</title>"
+        f"<style>{_STYLE}</style></head><body><h1>Evaluation reports and monitoring</h1><p>Runs under {where}</p>"
+        f"<h2>Training runs</h2>{_table('runs', _TRAINING_HEAD, rows, 'No runs with an evaluation report yet.')}"
+        f"<h2>Monitoring runs</h2>"
+        f"{_table('monitoring', _MONITOR_HEAD, monitor_rows, 'No monitoring runs with a report yet.')}</body></html>\n"
     )
-    return index, len(rows)
+    return Site(index, len(rows), len(monitor_rows))
+
+
+def build_site(root: str, output: str | Path) -> tuple[Path, int]:
+    """The site of the runs under one pipeline root: its index and how many training runs it lists."""
+    site = build([root], output)
+    return site.index, site.training_runs

@@ -30,7 +30,8 @@ import tensorflow_data_validation as tfdv
 
 from components.common import drift
 from components.common.io import log, read_json, write_json, write_text
-from components.monitor import quality, report
+from components.monitor import page, quality, report
+from components.monitor.charts import Statistics
 from contracts.artifacts import stats_path
 from contracts.config import PipelineConfig
 from contracts.executor import ExecutorResult
@@ -226,7 +227,7 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
     skew = drift.compare(current, training, thresholds, features)
     key = window_key(summary["end"])
     previous = previous_window(registry, config.model_name, key)
-    window_drift = prediction_drift = None
+    window_drift = prediction_drift = before = None
     if previous is None:
         notes.append("no previous window of this model in the registry: drift not measured (this is the first)")
     else:
@@ -277,6 +278,7 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
         "quality": live,
         "warnings": summary.get("warnings", []),
     }
+    result.metrics.update(report.summary_metrics(full))  # for KFP Metrics (the component logs them all)
     tf.io.gfile.makedirs(outputs.decision)
     compared = os.path.join(outputs.decision, WINDOW_STATS)
     with tf.io.gfile.GFile(compared, "wb") as f:
@@ -288,7 +290,7 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
     if outputs.report:
         write_text(outputs.report, report.markdown(full))
     if outputs.view:
-        write_text(outputs.view, report.html_page(full))
+        write_text(outputs.view, page.html_page(full, Statistics(training, current, before), config.model_name))
     if decision != TOO_SMALL:
         entry = {k: full[k] for k in ("decision", "reasons", "model_version", "rows")} | full["window"]
         record_window(registry, config.model_name, key, compared, entry)

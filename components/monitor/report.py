@@ -1,103 +1,132 @@
-"""The monitor's summary for people: the decision and why, then per-feature distance against
-threshold for skew, drift and prediction drift, and live quality (Markdown and a plain HTML
-page, the KFP UI's Markdown and HTML viewers)."""
+"""The monitor's summary for people, from monitor.json (the executor's `full` record): the
+decision and why, then per-feature distance against threshold for skew, drift and prediction
+drift, drifted features first, and live quality. This module writes the Markdown (the KFP
+Markdown viewer) and holds what the HTML page (page.py) shares with it.
+
+Numbers in the reports' one format (components/common/formatting.py): distances and thresholds
+with four decimals, counts with thousands separators.
+"""
 
 from __future__ import annotations
 
-import html
+from components.common.formatting import fmt, md
 
-
-def _number(value, digits: int = 4) -> str:
-    return "" if value is None else f"{value:.{digits}f}"
-
-
-def _table(section: dict | None) -> list[list[str]]:
-    if not section:
-        return []
-    return [
-        [
-            f["feature"],
-            f["measure"],
-            _number(f["distance"]),
-            f"{f['effective_threshold']:.4f} ({f['threshold']:g})",
-            f"{f['rows']['current']:,} / {f['rows']['reference']:,}",
-            f["verdict"],
-        ]
-        for f in section["features"]
-    ]
-
-
+SECTIONS = ("skew", "drift", "prediction_drift")
 HEADER = ["feature", "measure", "distance", "threshold (configured)", "rows (window / reference)", "verdict"]
+RANK = {"drifted": 0, "ok": 1, "too_small": 2, "missing": 3}
 
 
-def _sections(full: dict) -> list[tuple[str, dict | None]]:
+def ratio(f: dict) -> float | None:
+    """The distance as a multiple of its effective threshold (above 1: drifted)."""
+    if f.get("distance") is None or not f.get("effective_threshold"):
+        return None
+    return f["distance"] / f["effective_threshold"]
+
+
+def ordered(features: list[dict]) -> list[dict]:
+    """Drifted first, then the nearest to their threshold; unmeasured last."""
+    return sorted(features, key=lambda f: (RANK.get(f["verdict"], 4), -(ratio(f) or 0.0), f["feature"]))
+
+
+def feature_order(full: dict) -> list[str]:
+    """Every feature compared, the worst of its skew and drift deciding its place."""
+    best: dict[str, tuple] = {}
+    for name in ("skew", "drift"):
+        for f in (full.get(name) or {}).get("features", []):
+            key = (RANK.get(f["verdict"], 4), -(ratio(f) or 0.0))
+            best[f["feature"]] = min(best.get(f["feature"], key), key)
+    return sorted(best, key=lambda name: (*best[name], name))
+
+
+def worst(section: dict | None) -> dict | None:
+    """The feature nearest to (or furthest over) its threshold."""
+    measured = [f for f in (section or {}).get("features", []) if ratio(f) is not None]
+    return max(measured, key=ratio) if measured else None
+
+
+def summary_metrics(full: dict) -> dict[str, float]:
+    """KFP Metrics beside the per-feature distances: the decision as 0/1, the labelled rows, and
+    per section measured the drifted features and the worst distance (and its multiple of the
+    threshold). Names that a feature's own `skew_<feature>` cannot take."""
+    found = {
+        "decision_retrain": float(full["decision"] == "retrain"),
+        "decision_too_small": float(full["decision"] == "too_small"),
+        "labelled_rows": float(full.get("labelled_rows") or 0),
+    }
+    for name in SECTIONS:
+        section = full.get(name)
+        if not section:
+            continue
+        found[f"drifted_features_{name}"] = float(sum(f["verdict"] == "drifted" for f in section["features"]))
+        w = worst(section)
+        if w:
+            found[f"worst_distance_{name}"] = w["distance"]
+            found[f"worst_ratio_{name}"] = ratio(w)
+    return found
+
+
+def cells(f: dict) -> list[str]:
     return [
-        (f"Skew: against the training data of version {full['model_version']}", full["skew"]),
-        ("Drift: against the previous window", full["drift"]),
-        ("Prediction drift: against the previous window", full["prediction_drift"]),
+        f["feature"],
+        f["measure"],
+        fmt(f["distance"]),
+        f"{fmt(f['effective_threshold'])} ({f['threshold']:g})",
+        f"{fmt(f['rows']['current'], 'count')} / {fmt(f['rows']['reference'], 'count')}",
+        f["verdict"],
     ]
 
 
-def _quality_line(q: dict) -> str:
+def titles(full: dict) -> dict[str, str]:
+    return {
+        "skew": f"Skew: against the training data of version {full['model_version']}",
+        "drift": "Drift: against the previous window",
+        "prediction_drift": "Prediction drift: against the previous window",
+    }
+
+
+def quality_kind(q: dict) -> str:
+    """An error metric is in the label's units; the others are rates and scores."""
+    return "metric" if q.get("higher_is_better", True) else "unit"
+
+
+def quality_line(q: dict) -> str:
     if q.get("live") is None:
         return q.get("note", "no labelled rows")
-    line = f"{q['metric']} {q['live']:.4f} on {q['rows']:,} labelled rows"
+    kind = quality_kind(q)
+    line = f"{q['metric']} {fmt(q['live'], kind)} on {fmt(q['rows'], 'count')} labelled rows"
     if q.get("evaluated") is not None:
-        line += f"; evaluated {q['evaluated']:.4f}, limit {q['limit']:.4f}: {'DROPPED' if q['dropped'] else 'ok'}"
+        verdict = "DROPPED" if q["dropped"] else "ok"
+        line += f"; evaluated {fmt(q['evaluated'], kind)}, limit {fmt(q['limit'], kind)}: {verdict}"
     return line
 
 
-def markdown(full: dict) -> str:
+def window_line(full: dict) -> str:
     w = full["window"]
+    versions = ", ".join(f"{v} ({fmt(n, 'count')} rows)" for v, n in sorted((w.get("model_versions") or {}).items()))
+    return (
+        f"Window {w['start']} to {w['end']}: {fmt(w['rows'], 'count')} rows "
+        f"({fmt(w.get('labelled_rows') or 0, 'count')} labelled), served by version(s) {versions}."
+    )
+
+
+def markdown(full: dict) -> str:
     lines = [
         "# Monitoring",
         "",
-        f"Window {w['start']} to {w['end']}: {w['rows']:,} rows ({w.get('labelled_rows') or 0:,} labelled), "
-        f"versions {w['model_versions']}.",
+        window_line(full),
         "",
         f"**Decision: {full['decision']}**",
         "",
         *[f"- {r}" for r in full["reasons"]],
         *[f"- note: {n}" for n in full["notes"]],
     ]
-    for title, section in _sections(full):
-        lines += ["", f"## {title}", ""]
+    for name in SECTIONS:
+        section = full[name]
+        lines += ["", f"## {titles(full)[name]}", ""]
         if not section:
             lines.append("Not measured (see the notes).")
             continue
         lines += [f"Decision: {section['decision']}.", "", "| " + " | ".join(HEADER) + " |", "|---" * len(HEADER) + "|"]
-        lines += ["| " + " | ".join(row) + " |" for row in _table(section)]
-    lines += ["", "## Live quality", "", _quality_line(full["quality"])]
+        lines += ["| " + " | ".join(md(c) for c in cells(f)) + " |" for f in ordered(section["features"])]
+    lines += ["", "## Live quality", "", quality_line(full["quality"])]
     return "\n".join(lines) + "\n"
-
-
-def html_page(full: dict) -> str:
-    e = html.escape
-    w = full["window"]
-    body = [
-        f"<h1>Monitoring</h1><p>Window {e(str(w['start']))} to {e(str(w['end']))}: {w['rows']:,} rows, "
-        f"versions {e(str(w['model_versions']))}.</p>",
-        f"<h2 class={e(full['decision'])}>Decision: {e(full['decision'])}</h2><ul>",
-        *[f"<li>{e(r)}</li>" for r in full["reasons"]],
-        *[f"<li class=note>{e(n)}</li>" for n in full["notes"]],
-        "</ul>",
-    ]
-    for title, section in _sections(full):
-        body.append(f"<h2>{e(title)}</h2>")
-        if not section:
-            body.append("<p>Not measured (see the notes).</p>")
-            continue
-        rows = "".join(
-            f"<tr class={e(r[-1])}>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in _table(section)
-        )
-        body.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in HEADER) + f"</tr>{rows}</table>")
-    body.append(f"<h2>Live quality</h2><p>{e(_quality_line(full['quality']))}</p>")
-    style = (
-        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}tr.drifted,h2.retrain{background:#fde2e2}"
-        "tr.too_small,tr.missing{background:#fff6d6}li.note{color:#555}"
-    )
-    return (
-        f"<!doctype html><html><head><meta charset=utf-8><title>Monitoring</title><style>{style}</style></head>"
-        f"<body>{''.join(body)}</body></html>"
-    )

@@ -13,15 +13,17 @@ mean label) with four significant digits (2.393, 23.71, 12,345), changes signed 
 Rates are drawn on one 0-1 axis; regression errors on an axis from 0 labelled with the label's
 units.
 
-The modules, from the bottom up: formatting (numbers, escaping, table cells), label and
-metric_names (what blessing.json's task, label and metric keys are called), decision (the
-checks in words, the headline), slices, bar_chart (SVG), group_charts (per-group charts with
-the gate), frame (checks and overall tables), binary / multiclass / regression (each task's
-section and Markdown table), data (provenance, statistics, anomalies), then markdown and page,
-which put them together. This package re-exports what the rest of the project uses.
+The modules, from the bottom up: components/common's formatting (numbers, escaping, table
+cells) and bar_chart (SVG), shared with the monitoring report; label and metric_names (what
+blessing.json's task, label and metric keys are called), decision (the checks in words, the
+headline), slices, group_charts (per-group charts with the gate), frame (checks and overall
+tables), binary / multiclass / regression (each task's section and Markdown table), data
+(provenance, statistics, anomalies), then markdown and page, which put them together. This
+package re-exports what the rest of the project uses.
 """
 
-from components.evaluator.report.bar_chart import bar_chart, nice_max, nice_step
+from components.common.bar_chart import bar_chart, nice_max, nice_step
+from components.common.formatting import DASH, fmt
 from components.evaluator.report.data import DATA_CHECKS, data_summary
 from components.evaluator.report.decision import (
     applied_checks,
@@ -32,7 +34,6 @@ from components.evaluator.report.decision import (
     headline,
     headline_metrics,
 )
-from components.evaluator.report.formatting import DASH, fmt
 from components.evaluator.report.group_charts import CHART_RATES, MAX_CHART_GROUPS
 from components.evaluator.report.label import TASK_TITLES, label_unit, task_of
 from components.evaluator.report.markdown import render_markdown

@@ -3,7 +3,7 @@ per group (HTML section and Markdown table)."""
 
 from __future__ import annotations
 
-from components.evaluator.report.formatting import cell, fmt
+from components.common.formatting import cell, fmt
 from components.evaluator.report.group_charts import rate_charts
 from components.evaluator.report.label import class_counts_table
 from components.evaluator.report.metric_names import fairness_thresholds, rate_title

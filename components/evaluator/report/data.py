@@ -7,8 +7,8 @@ import os
 
 import tensorflow as tf
 
+from components.common.formatting import DASH, cell, esc, fmt
 from components.common.io import read_json
-from components.evaluator.report.formatting import DASH, cell, esc, fmt
 from contracts.artifacts import ANOMALIES_JSON, stats_path
 
 # The project's own non-blocking data checks, as the ExampleValidator names them.

@@ -5,7 +5,7 @@ the report site all word the checks from here."""
 
 from __future__ import annotations
 
-from components.evaluator.report.formatting import fmt
+from components.common.formatting import fmt
 from components.evaluator.report.label import label_unit, task_of
 from components.evaluator.report.metric_names import config_metric, metric_kind, metric_title, task_metrics, unit_suffix
 

@@ -4,6 +4,7 @@ baseline."""
 
 from __future__ import annotations
 
+from components.common.formatting import DASH, cell, change, esc, fmt
 from components.evaluator.report.decision import (
     applied_checks,
     baseline_note,
@@ -15,7 +16,6 @@ from components.evaluator.report.decision import (
     passed_text,
     rule_text,
 )
-from components.evaluator.report.formatting import DASH, cell, change, esc, fmt
 from components.evaluator.report.label import label_unit, task_of
 from components.evaluator.report.metric_names import config_metric, metric_kind, metric_title, task_metrics
 from components.evaluator.report.slices import group_order

@@ -4,9 +4,9 @@ A group the gate does not count is drawn muted; the gate's gap is shaded."""
 
 from __future__ import annotations
 
-from components.evaluator.report.bar_chart import bar_chart, nice_max
+from components.common.bar_chart import bar_chart, nice_max
+from components.common.formatting import clip, finite, fmt, slug
 from components.evaluator.report.decision import gate_detail, gate_measured, gate_rule
-from components.evaluator.report.formatting import clip, finite, fmt, slug
 from components.evaluator.report.label import classes, label_unit, task_of
 from components.evaluator.report.metric_names import (
     error_metric,

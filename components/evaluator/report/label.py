@@ -3,7 +3,7 @@ classes and how many examples each split has per class."""
 
 from __future__ import annotations
 
-from components.evaluator.report.formatting import cell, esc, fmt
+from components.common.formatting import cell, esc, fmt
 
 TASK_TITLES = {"binary": "binary classification", "multiclass": "multiclass classification", "regression": "regression"}
 

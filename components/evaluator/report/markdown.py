@@ -3,10 +3,10 @@ number format), the task's own table, and what the run read."""
 
 from __future__ import annotations
 
+from components.common.formatting import change, fmt
 from components.evaluator.report.binary import binary_markdown
 from components.evaluator.report.data import split_counts_text
 from components.evaluator.report.decision import applied_checks, headline, rule_text
-from components.evaluator.report.formatting import change, fmt
 from components.evaluator.report.label import TASK_TITLES, label_unit, task_of
 from components.evaluator.report.metric_names import metric_kind, metric_title, task_metrics
 from components.evaluator.report.multiclass import multiclass_markdown

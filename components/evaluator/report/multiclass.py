@@ -4,7 +4,7 @@ Markdown tables)."""
 
 from __future__ import annotations
 
-from components.evaluator.report.formatting import cell, esc, fmt, md
+from components.common.formatting import cell, esc, fmt, md
 from components.evaluator.report.group_charts import rate_charts
 from components.evaluator.report.label import class_counts_table, classes, eval_class_counts
 from contracts.metrics import FAIRNESS_PREFIX, per_class_key

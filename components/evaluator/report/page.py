@@ -3,10 +3,10 @@ the data, in one self-contained file (inline CSS, inline SVG, a few lines of inl
 
 from __future__ import annotations
 
+from components.common.formatting import esc
 from components.evaluator.report.binary import binary_section
 from components.evaluator.report.data import data_section
 from components.evaluator.report.decision import NOT_APPLIED, baseline_note, headline
-from components.evaluator.report.formatting import esc
 from components.evaluator.report.frame import applied_list, checks_table, overall_table
 from components.evaluator.report.label import TASK_TITLES, task_of
 from components.evaluator.report.metric_names import slice_threshold

@@ -3,7 +3,7 @@ error per group (HTML section and Markdown table)."""
 
 from __future__ import annotations
 
-from components.evaluator.report.formatting import cell, esc, finite, fmt, md
+from components.common.formatting import cell, esc, finite, fmt, md
 from components.evaluator.report.group_charts import error_charts
 from components.evaluator.report.label import label_unit, task_of
 from components.evaluator.report.metric_names import error_metric, metric_title

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from components.evaluator.report.formatting import cell, esc, fmt, slug
+from components.common.formatting import cell, esc, fmt, slug
 from components.evaluator.report.label import classes, label_unit, task_of
 from components.evaluator.report.metric_names import (
     metric_kind,

@@ -1,13 +1,13 @@
-"""The report's one chart: a horizontal bar chart as inline SVG, on an axis from 0 that is the
+"""The reports' bar chart: a horizontal bar chart as inline SVG, on an axis from 0 that is the
 same for every bar, so bars compare by length."""
 
 from __future__ import annotations
 
 import math
 
-from components.evaluator.report.formatting import esc, finite, fmt
+from components.common.formatting import esc, finite, fmt
 
-_PALETTE = ("#0969da", "#bf8700", "#8250df", "#1a7f37", "#cf222e", "#1b7c83", "#9a6700", "#e85aad")
+PALETTE = ("#0969da", "#bf8700", "#8250df", "#1a7f37", "#cf222e", "#1b7c83", "#9a6700", "#e85aad")
 
 
 def nice_step(span: float) -> float:
@@ -42,13 +42,14 @@ def bar_chart(
     marks: list[tuple[float, str]] | None = None,
     band: tuple[float, float, str] | None = None,
     note: str = "",
+    palette: tuple[str, ...] = PALETTE,
 ) -> str:
     """A horizontal bar chart on one axis from 0 to axis_max, the same for every bar.
 
     rows: {"label", "values": [value or None per series], "muted": bool}. Every bar is a
     <rect class="bar"> with data-value; the axis is <line class="axis"> with data-max, so a
     bar's width is value / axis_max of the axis' width. marks: grey dashed lines (value,
-    label); band: a red shaded span (low, high, label), the gate's gap."""
+    label); band: a red shaded span (low, high, label), the gate's gap; palette: the series' colours."""
     series = series or [""]
     left, axis_w, right = 170, 300, 64
     bar = 12 if len(series) == 1 else 9
@@ -63,7 +64,7 @@ def bar_chart(
     for k, name in enumerate(series if len(series) > 1 else []):
         x = left - 150 + k * 150
         parts.append(
-            f'<rect x="{x}" y="21" width="10" height="10" fill="{_PALETTE[k % len(_PALETTE)]}"/>'
+            f'<rect x="{x}" y="21" width="10" height="10" fill="{palette[k % len(palette)]}"/>'
             f'<text x="{x + 14}" y="30" font-size="11">{esc(name[:24])}</text>'
         )
     for v in _ticks(axis_max):
@@ -95,7 +96,7 @@ def bar_chart(
             w = max(0.0, min(value, axis_max)) * scale
             parts.append(
                 f'<rect class="bar" x="{left}" y="{y}" width="{w:.2f}" height="{bar - 1}" '
-                f'fill="{_PALETTE[k % len(_PALETTE)]}"{muted_bar} data-value="{value!r}" '
+                f'fill="{palette[k % len(palette)]}"{muted_bar} data-value="{value!r}" '
                 f'data-group="{esc(row["group"])}" data-series="{esc(series[k])}"/>'
                 f'<text x="{left + w + 4:.2f}" y="{y + bar - 1}" font-size="{10 if bar > 10 else 9}">'
                 f"{fmt(value, kind)}</text>"

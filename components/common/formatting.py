@@ -1,4 +1,5 @@
-"""The report's one number format, and the escaping and table cells every section shares."""
+"""The reports' one number format (evaluation and monitoring alike), and the escaping and
+table cells every section shares."""
 
 from __future__ import annotations
 
