@@ -37,7 +37,19 @@ from components.common import drift  # noqa: E402
 from contracts.config import Monitoring  # noqa: E402
 
 TAXI = REPO / "examples" / "chicago_taxi" / "data.csv"
-TAXI_FEATURES = ["fare", "trip_miles", "trip_seconds", "trip_start_hour", "pickup_latitude", "payment_type", "company"]
+# Heavy tails (fare, trip_miles), heavy ties (pickup points, community areas, census tracts), text.
+TAXI_FEATURES = [
+    "fare",
+    "trip_miles",
+    "trip_seconds",
+    "trip_start_hour",
+    "pickup_latitude",
+    "pickup_longitude",
+    "dropoff_community_area",
+    "dropoff_census_tract",
+    "payment_type",
+    "company",
+]
 SHARES = {"a": 0.4, "b": 0.3, "c": 0.15, "d": 0.1, "e": 0.05}
 SIZES = [100, 300, 1000, 3000, 6000]
 

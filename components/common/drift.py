@@ -14,10 +14,14 @@ samples of the chicago_taxi example (9,000 reference rows, median of 20): the fa
 gives 0.42 at 100 rows, 0.34 at 1,000 and 0.34 at 6,000 (trip miles 0.39, 0.29, 0.71). Its
 QUANTILES source is better but still spreads the top decile over [q90, max] and keys point
 buckets by exact value: 0.15, 0.09, 0.08. Here each side's quantile histogram is read as a
-CDF (linear inside a bucket, a step at a point bucket) and both sides' mass is taken in the
-reference's quantile bins, open at both ends, so an outlier moves one row's mass and nothing
-else: for the same column the largest of 20 distances is 0.043 at 100 rows, 0.005 at 1,000 and
-0.002 at 6,000, and a 0.5-sd mean shift of a normal feature gives ~0.045.
+CDF, exact at its bucket edges (linear inside a bucket), and both sides' mass is taken in one
+side's quantile bins, open at both ends, so an outlier moves one row's mass and nothing else:
+for the same column the largest of 20 distances is 0.043 at 100 rows, 0.004 at 1,000 and
+0.0002 at 6,000, and a 0.5-sd mean shift of a normal feature gives ~0.049 at 10,000 rows.
+Heavy ties (236 pickup points, 69 community areas) are why it is taken both ways, the smaller
+kept, and why a bin edge inside the other side's bucket that ends at a tie is dropped
+(`quantile_jsd`): interpolating across such a bucket put up to 10% of the rows in the wrong
+bin, at any sample size (dropoff_community_area: 4x its noise floor at 3,000 rows).
 
 The noise floor (`noise_floor`) comes from measurement (bench/drift.py prints it): a distance
 under it is sampling noise, whatever the configured threshold says.
@@ -39,11 +43,12 @@ JSD, LINF = "jensen_shannon_divergence", "infinity_norm"
 DRIFTED, OK, TOO_SMALL, MISSING = "drifted", "ok", "too_small", "missing"
 # floor(n) = FLOOR_K[kind] / sqrt(n), n the effective size of the two sides
 # (n_cur * n_ref / (n_cur + n_ref)). K: the largest distance * sqrt(n) over same-distribution
-# windows (20 per size, 100 to 6,000 rows; the chicago_taxi example's and synthetic features;
-# bench/drift.py prints it: 1.03 numeric, 1.33 categorical), times 1.5. Sampling noise alone
+# windows (20 per size, 100 to 7,500 rows; the chicago_taxi example's and synthetic features;
+# bench/drift.py prints it: numeric 0.46 on its features, 0.85 on the tied ones of
+# tests/test_drift.py's random halves; categorical 1.33), times ~1.5. Sampling noise alone
 # would fall as 1/n for JSD, but a feature with few distinct values (236 latitudes) keeps
-# ~0.013 at 6,000 rows: 10 quantile buckets cannot say on which side of a bin edge a heavy
-# value lies. 1/sqrt(n) covers both.
+# ~0.012 at 7,500 rows: 10 quantile buckets cannot say where inside a bucket a small tie
+# lies. 1/sqrt(n) covers both.
 FLOOR_K = {NUMERIC: 1.5, CATEGORICAL: 2.1}
 
 
@@ -129,13 +134,37 @@ def _quantile_buckets(f: statistics_pb2.FeatureNameStatistics) -> np.ndarray:
     raise DriftError(f"{f.path.step or f.name}: no quantiles histogram in the statistics (TFDV writes one by default)")
 
 
-def _cdf(buckets: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Share of the rows <= x: uniform inside a bucket, all at once at a point bucket."""
+def _knots(buckets: np.ndarray) -> tuple[np.ndarray, np.ndarray, set[float]]:
+    """Where a quantile histogram's CDF is exact: at each bucket's high value, the share of rows
+    <= it (TFDV's buckets are right-closed, a tie split over point buckets [v, v]); and the
+    values of its point buckets (ties)."""
     low, high, count = buckets[:, 0], buckets[:, 1], buckets[:, 2]
-    width = high - low
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inside = np.where(width > 0, np.clip((x[:, None] - low) / width, 0.0, 1.0), x[:, None] >= low)
-    return inside @ count / count.sum()
+    share = np.cumsum(count) / count.sum()
+    values, last = np.unique(high[::-1], return_index=True)  # a value repeated: its last bucket
+    return values, share[::-1][last], set(high[low == high].tolist())
+
+
+def _binned_jsd(bins_of: np.ndarray, other: np.ndarray) -> float:
+    """JSD in `bins_of`'s bins, (-inf, k1], ..., (k_last, inf), its knots but its maximum: its own
+    mass exactly, the other side's interpolated linearly inside the other's buckets. A knot inside
+    a bucket of the other side that ends at a tie (a point bucket, or a knot of both sides: two
+    samples' quantiles meet only on a repeated value) is dropped, merging its two bins: linear
+    interpolation would spread the tie over that bucket."""
+    values, share, ties = _knots(bins_of)
+    o_values, o_share, o_ties = _knots(other)
+    both = set(values.tolist()) & set(o_values.tolist())
+    ends = o_values[np.minimum(np.searchsorted(o_values, values[:-1]), len(o_values) - 1)]
+    keep = [
+        k in both or k > o_values[-1] or not (e in both or e in ties or e in o_ties)
+        for k, e in zip(values[:-1].tolist(), ends.tolist(), strict=True)
+    ]
+    knots = values[:-1][np.array(keep, dtype=bool)]
+    if not len(knots):
+        return 0.0
+    own = np.interp(knots, values, share)  # exact: the knots are its own
+    theirs = np.interp(knots, np.concatenate([[other[0, 0]], o_values]), np.concatenate([[0.0], o_share]))
+    mass = [np.maximum(np.diff(np.concatenate([[0.0], cdf, [1.0]])), 0.0) for cdf in (own, theirs)]
+    return _jsd(*mass)
 
 
 def _jsd(p: np.ndarray, q: np.ndarray) -> float:
@@ -149,16 +178,13 @@ def _jsd(p: np.ndarray, q: np.ndarray) -> float:
 def quantile_jsd(
     current: statistics_pb2.FeatureNameStatistics, reference: statistics_pb2.FeatureNameStatistics
 ) -> float:
-    """JSD of the two sides' mass in the reference's quantile bins, (-inf, q1], ..., (q_last, inf)."""
+    """JSD of the two sides' mass in one side's quantile bins, the smaller of the two ways.
+
+    Each way is exact on its own side and interpolates the other inside its buckets, which
+    errs by up to a bucket's mass (10%) where a bucket holds a tie the bins cut through; a
+    shift of the distribution shows both ways, an interpolation artefact seldom does."""
     ref, cur = _quantile_buckets(reference), _quantile_buckets(current)
-    interior = np.unique(np.concatenate([ref[1:, 0], ref[:-1, 1]]))
-    edges = np.concatenate([[-np.inf], interior, [np.inf]])
-
-    def mass(buckets):
-        cdf = np.concatenate([[0.0], _cdf(buckets, interior), [1.0]])
-        return np.maximum(np.diff(cdf), 0.0)
-
-    return _jsd(mass(ref), mass(cur)) if len(edges) > 2 else 0.0
+    return min(_binned_jsd(ref, cur), _binned_jsd(cur, ref))
 
 
 def _linf(current, reference, names: list[str]) -> dict[str, float]:

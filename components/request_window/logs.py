@@ -19,6 +19,7 @@ A line is a prediction (features + prediction) or a rejected request ("error"); 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import re
@@ -128,10 +129,9 @@ def scan(location: str, start: dt.datetime, end: dt.datetime, model_name: str = 
     found.files, found.files_skipped_by_date = log_files(location, start, end)
     seen: set[tuple] = set()
     for path in found.files:
-        with tf.io.gfile.GFile(path) as f:
-            for number, line in enumerate(f, 1):
-                if line.strip():
-                    _take(found, seen, line, f"{path}:{number}", start, end, model_name)
+        for number, line in enumerate(_lines(path), 1):
+            if line.strip():
+                _take(found, seen, line, f"{path}:{number}", start, end, model_name)
     if found.lines and not found.parsed:
         raise RequestLogError(
             f"none of the {found.lines:,} lines in {location} is JSON (first at {found.not_json_at[0]}): "
@@ -139,6 +139,24 @@ def scan(location: str, start: dt.datetime, end: dt.datetime, model_name: str = 
             "export of it)"
         )
     return found
+
+
+def _lines(path: str, block: int = 16 << 20):
+    """The file's lines, read in blocks: GFile's own line iteration costs ~15 us a line."""
+    rest = ""
+    with tf.io.gfile.GFile(path) as f:
+        while text := f.read(block):
+            lines = (rest + text).split("\n")
+            rest = lines.pop()
+            yield from lines
+    if rest:
+        yield rest
+
+
+@functools.lru_cache(maxsize=4096)
+def _time(value: str) -> dt.datetime | None:
+    """parse_time of a text: the lines of one request share their timestamp."""
+    return parse_time(value)
 
 
 def _take(found: Scan, seen: set, line: str, where: str, start, end, model_name: str) -> None:
@@ -164,7 +182,8 @@ def _take(found: Scan, seen: set, line: str, where: str, start, end, model_name:
     if model_name and payload.get("model_name") != model_name:
         found.skipped["other_model"] += 1
         return
-    when = parse_time(payload.get("timestamp") or record.get("timestamp"))
+    stamp = payload.get("timestamp") or record.get("timestamp")
+    when = _time(stamp) if isinstance(stamp, str) else parse_time(stamp)
     if when is None:
         found.skipped["bad_timestamp"] += 1
         return

@@ -28,7 +28,7 @@ def zero_is_a_fill(stats: statistics_pb2.DatasetFeatureStatisticsList | None) ->
 def fills_as_missing(column: pd.Series, zero_is_fill: bool) -> tuple[pd.Series, int]:
     """The column with its fill values ("" always, 0 where zero_is_fill) missing, and how many."""
     if column.dtype == object:
-        fills = column.map(lambda v: v == "", na_action="ignore").fillna(False).astype(bool)
+        fills = (column == "").to_numpy(dtype=bool)  # None and NaN compare unequal
         return column.where(~fills, None), int(fills.sum())
     if zero_is_fill:
         fills = (column == 0).fillna(False).astype(bool)
