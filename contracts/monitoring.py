@@ -8,6 +8,10 @@ A request window (RequestWindow step) is a Dataset directory holding
                   columns below
     window.json   what was read and kept: rows, labelled rows, rejected requests, rows per
                   model version, the window, the files read, lines skipped by reason
+    labelled.csv  the rows whose label arrived, as training data: the config's features and
+                  the label under label.name as the labels file gave it, nothing served-side;
+                  a retrain appends it to the configured data (the training pipeline's
+                  extra_data), header only when no label arrived
 
 and its TFDV statistics, in StatisticsGen's layout (`stats_path(root, WINDOW_SPLIT)`), so the
 drift and skew steps read them as they read a training run's statistics.
@@ -19,6 +23,9 @@ from contracts.registry import RegistryVersion, complete_versions, model_base, r
 
 WINDOW_CSV = "window.csv"
 WINDOW_SUMMARY = "window.json"
+LABELLED_CSV = "labelled.csv"
+# window.json's count of labelled.csv's rows.
+LABELLED_ROWS = "labelled_rows"
 # window.json's count of rejected requests per model version (a canary's error rate).
 REJECTED_BY_VERSION = "rejected_by_version"
 # The split name of the window's statistics: <statistics>/Split-window/FeatureStats.pb.
@@ -30,11 +37,14 @@ REQUEST_ID = "request_id"
 REQUEST_INDEX = "request_index"  # the instance's position in its request (the log's "index")
 REQUEST_TIME = "request_time"  # the log line's timestamp, ISO 8601 UTC
 MODEL_VERSION = "model_version"
+# The request's server-side latency (the log's "latency_ms"), on each of its rows; the column is
+# absent for logs written before the predictor logged it, empty on such rows of a mixed window.
+REQUEST_LATENCY_MS = "request_latency_ms"
 # binary: the positive-class probability; regression: the value; multiclass: the predicted class,
 # with one PROBABILITY_PREFIX + <class> column per class.
 PREDICTION = "prediction"
 PROBABILITY_PREFIX = "probability_"
-WINDOW_COLUMNS = (REQUEST_ID, REQUEST_INDEX, REQUEST_TIME, MODEL_VERSION, PREDICTION)
+WINDOW_COLUMNS = (REQUEST_ID, REQUEST_INDEX, REQUEST_TIME, MODEL_VERSION, REQUEST_LATENCY_MS, PREDICTION)
 
 # A ground-truth labels file (CSV or JSON lines) names the request by the log's own fields:
 # request_id, and index (the instance's position) for requests of more than one instance.

@@ -116,19 +116,24 @@ def run_local(
     data_source: str | None = None,
     epochs: int | None = None,
     registry: str | None = None,
+    extra_data: str = "",
+    run_reason: str = "",
+    params: dict | None = None,
 ) -> LocalRun:
+    """The training pipeline under kfp.local. extra_data: labelled rows appended to the data;
+    run_reason: recorded with the pushed model; params: any other pipeline parameters by name."""
     config = localise(config)
-    return run_pipeline_locally(
-        pipeline_root,
-        lambda: build_pipeline(config)(
-            data_source=_absolute(data_source) if data_source else config.data.source,
-            epochs=epochs or config.model.epochs,
-            value_thresholds=thresholds_parameter(config),
-            model_registry=_absolute(registry) if registry else config.push.registry,
-            git_commit=git_commit(),
-            pipeline_config=config.to_json(),
-        ),
-    )
+    values = {
+        "data_source": _absolute(data_source) if data_source else config.data.source,
+        "extra_data": _absolute(extra_data),
+        "epochs": epochs or config.model.epochs,
+        "value_thresholds": thresholds_parameter(config),
+        "model_registry": _absolute(registry) if registry else config.push.registry,
+        "git_commit": git_commit(),
+        "run_reason": run_reason,
+        "pipeline_config": config.to_json(),
+    }
+    return run_pipeline_locally(pipeline_root, lambda: build_pipeline(config)(**{**values, **(params or {})}))
 
 
 def _failure(root: Path, before: set) -> str | None:

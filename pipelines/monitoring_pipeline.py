@@ -1,4 +1,5 @@
-"""The monitoring DAG: RequestWindow -> Monitor -> RetrainTrigger, built from one PipelineConfig
+"""The monitoring DAG: RequestWindow -> Monitor -> RetrainTrigger (which also reads
+the window: its labelled rows become the retrain's extra_data), built from one PipelineConfig
 and run like the training pipeline (compiled for kfp and vertex, scheduled with `tabml
 schedule --package compiled/<pipeline>-monitor.<target>.yaml`, or locally with kfp.local).
 
@@ -70,10 +71,12 @@ def build_monitoring_pipeline(config: PipelineConfig, target: Target = "local", 
                 the label), joined by request id; empty: no live quality.
             model_registry: Where the served versions are; the window history and the trigger log
                 are kept there too.
-            retrain_target: record (record the trigger only), kfp or vertex.
+            retrain_target: record (record the trigger only), local (record it for `tabml monitor`
+                to run on this machine), kfp or vertex.
             training_package: The compiled training pipeline a retrain starts (kfp / vertex), gs://
                 on a cluster.
-            retrain_params: The training run's parameters (data_source, epochs, ...).
+            retrain_params: The training run's parameters (data_source, epochs, ...). The window's
+                labelled rows are its extra_data unless these name extra_data themselves.
             cooldown_hours: At most one retrain per this many hours.
             kfp_host: [kfp] The KFP API endpoint.
             vertex_project: [vertex] The GCP project.
@@ -108,6 +111,7 @@ def build_monitoring_pipeline(config: PipelineConfig, target: Target = "local", 
                 config=pipeline_config,
                 model_registry=model_registry,
                 decision=judged.outputs["decision"],
+                window=window.outputs["window"],
                 target=retrain_target,
                 package=training_package,
                 params=retrain_params,

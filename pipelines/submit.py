@@ -141,7 +141,8 @@ def fill_data_fingerprint(spec: dict, values: dict, cron: str) -> str:
         return values["data_fingerprint"]
     defaults = spec["root"]["inputDefinitions"]["parameters"]
     source = values.get("data_source", defaults.get("data_source", {}).get("defaultValue", ""))
-    if "://" not in source:
+    extra = values.get("extra_data", "")  # ExampleGen fingerprints the extra data's files too
+    if "://" not in source or (extra and "://" not in extra):
         # A path inside the image: the files there are not the ones here (other mtimes), so a
         # fingerprint taken here would not match; ExampleGen then runs uncached.
         return ""
@@ -150,7 +151,7 @@ def fill_data_fingerprint(spec: dict, values: dict, cron: str) -> str:
     from components.example_gen.fingerprint import data_fingerprint
 
     try:
-        values["data_fingerprint"] = data_fingerprint(source)
+        values["data_fingerprint"] = data_fingerprint(source, extra)
     except tf.errors.PermissionDeniedError as err:
         # The submitter may not read what the run's service account can: run uncached.
         log.warning("data_source %s: no permission to list it here (%s); ExampleGen runs uncached", source, err)

@@ -187,3 +187,55 @@ def test_an_inferred_schema_checks_types_and_columns_not_domains(chain, tmp_path
     (tmp_path / "bad").mkdir()
     with pytest.raises(SchemaError, match="'trip_miles' is BYTES but transform 'zscore' needs a number"):
         statistics_of(config, tmp_path / "bad", rows)
+
+
+def test_extra_rows_without_the_columns_outside_the_model_pass_the_curated_schema(tmp_path):
+    """A labelled request window carries the features and the label only: the curated schema's
+    required columns outside them (tips, trip_start_timestamp) are absent there by construction."""
+    config = taxi_config(tmp_path)
+    rows = read_taxi(1500)
+    rows.to_csv(tmp_path / "input.csv", index=False)
+    window = read_taxi(1800).iloc[1500:][config.feature_names].copy()
+    window[config.label.name] = 1
+    window.to_csv(tmp_path / "labelled.csv", index=False)
+    example_gen.run(
+        config,
+        example_gen.Inputs(data_source=str(tmp_path / "input.csv"), extra_data=str(tmp_path / "labelled.csv")),
+        example_gen.Outputs(examples=str(tmp_path / "examples")),
+    )
+    statistics_gen.run(
+        config,
+        statistics_gen.Inputs(examples=str(tmp_path / "examples")),
+        statistics_gen.Outputs(statistics=str(tmp_path / "statistics")),
+    )
+    gen_schema(config, tmp_path / "statistics", tmp_path / "schema")
+    outputs = validator.Outputs(anomalies=str(tmp_path / "anomalies"))
+    inputs = dict(statistics=str(tmp_path / "statistics"), schema=str(tmp_path / "schema"))
+    # Without ExampleGen's summary the validator cannot tell: the absent columns block.
+    with pytest.raises(validator.DataValidationError) as err:
+        validator.run(config, validator.Inputs(**inputs), outputs)
+    assert {a.feature for a in err.value.anomalies} == {"tips", "trip_start_timestamp"}
+    assert all("FEATURE_TYPE_LOW_FRACTION_PRESENT" in a.types for a in err.value.anomalies)
+    result = validator.run(config, validator.Inputs(**inputs, examples=str(tmp_path / "examples")), outputs)
+    assert [a for a in result.anomalies if a.blocking] == []
+    # A column the configured data lacks too is still caught.
+    rows.loc[:300, "tips"] = None
+    rows.to_csv(tmp_path / "input.csv", index=False)
+    example_gen.run(
+        config,
+        example_gen.Inputs(data_source=str(tmp_path / "input.csv"), extra_data=str(tmp_path / "labelled.csv")),
+        example_gen.Outputs(examples=str(tmp_path / "examples2")),
+    )
+    statistics_gen.run(
+        config,
+        statistics_gen.Inputs(examples=str(tmp_path / "examples2")),
+        statistics_gen.Outputs(statistics=str(tmp_path / "statistics2")),
+    )
+    with pytest.raises(validator.DataValidationError, match="tips"):
+        validator.run(
+            config,
+            validator.Inputs(
+                statistics=str(tmp_path / "statistics2"), schema=inputs["schema"], examples=str(tmp_path / "examples2")
+            ),
+            validator.Outputs(anomalies=str(tmp_path / "anomalies2")),
+        )

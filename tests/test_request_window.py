@@ -407,7 +407,7 @@ def test_outputs_are_whole_or_absent(monkeypatch, tmp_path):
     before = sorted(p.relative_to(out) for p in out.rglob("*"))
     assert [str(p) for p in before] == [
         "statistics", "statistics/Split-window", "statistics/Split-window/FeatureStats.pb",
-        "window", "window/window.csv", "window/window.json",
+        "window", "window/labelled.csv", "window/window.csv", "window/window.json",
     ]  # fmt: skip
 
     def broken(*args, **kwargs):

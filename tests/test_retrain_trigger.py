@@ -116,8 +116,46 @@ def test_a_trigger_that_cannot_start_says_what_to_set_and_records_nothing(tmp_pa
     config = taxi_config(tmp_path)
     with pytest.raises(TriggerError, match="target kfp needs package"):
         trigger(tmp_path, config, target="kfp")
-    with pytest.raises(TriggerError, match="target must be one of record, kfp, vertex"):
+    with pytest.raises(TriggerError, match="target must be one of record, local, kfp, vertex"):
         trigger(tmp_path, config, target="argo")
     with pytest.raises(TriggerError, match="needs kfp_host"):
         trigger(tmp_path, config, target="kfp", package="compiled/x.yaml")
     assert read_triggers(str(tmp_path / "registry"), config.model_name) == []
+
+
+def test_the_windows_labelled_rows_are_the_runs_extra_data(monkeypatch, tmp_path):
+    """A real window (RequestWindow on a request log and a labels file): its labelled.csv is the
+    run's extra_data, at the window's URI where the run reads it; explicit params win."""
+    from tests.test_request_window import run_window, taxi_log
+    from tests.test_retrain_data import labelled_window
+
+    config, window, _ = labelled_window(monkeypatch, tmp_path / "w")
+    decision = decision_file(str(tmp_path / "decision.json"), "retrain", REASONS)
+
+    def start(out: str, **inputs):
+        inputs = {"params": {"epochs": 3}, **inputs}
+        result = run(
+            config,
+            Inputs(decision=decision, model_registry=str(tmp_path / "registry"), cooldown_hours=0, **inputs),
+            Outputs(result=str(tmp_path / out)),
+        )
+        return result, result.run.get("params", {})
+
+    result, params = start("here", window=str(window))
+    assert params == {
+        "extra_data": str(window / "labelled.csv"),
+        "epochs": 3,
+        "run_reason": f"monitor: {'; '.join(REASONS)}",
+    }
+    assert result.labelled_rows == 30 and result.run["target"] == "record"
+    # On a cluster the step reads the window at /gcs/...; the run's pods read gs://.
+    uri = "gs://bucket/root/run-1/request-window/window"
+    result, params = start("cluster", window=str(window), window_uri=uri, target="local")
+    assert params["extra_data"] == f"{uri}/labelled.csv" and result.run["target"] == "local"
+    _, params = start("explicit", window=str(window), params={"extra_data": "", "epochs": 3})
+    assert params["extra_data"] == ""  # retrain_params win: the data alone
+    # A window without labels: no extra data.
+    config, log_dir, *_ = taxi_log(monkeypatch, tmp_path / "n")
+    run_window(config, tmp_path / "n", log_dir)
+    result, params = start("unlabelled", window=str(tmp_path / "n" / "out" / "window"))
+    assert "extra_data" not in params and result.labelled_rows == 0 and result.triggered

@@ -403,7 +403,7 @@ def test_a_data_source_the_submitter_may_not_list_runs_uncached(fake, kfp_yaml, 
 
     from components.example_gen import fingerprint
 
-    def denied(source):
+    def denied(source, extra_data=""):
         raise tf.errors.PermissionDeniedError(None, None, f"403 on {source}")
 
     monkeypatch.setattr(fingerprint, "data_fingerprint", denied)

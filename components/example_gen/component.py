@@ -5,9 +5,12 @@ from components.images import PIPELINE_IMAGE
 
 
 @dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
-def example_gen(config: str, data_source: str, examples: Output[Dataset], data_fingerprint: str = ""):
+def example_gen(
+    config: str, data_source: str, examples: Output[Dataset], data_fingerprint: str = "", extra_data: str = ""
+):
     """CSV (plain or gzip) / Parquet -> gzipped tf.Example TFRecords in Split-<name>/ (TFX's Examples layout).
-    data_fingerprint: the data's when the run was started (the cache key's part that follows the data)."""
+    data_fingerprint: the data's when the run was started (the cache key's part that follows the data).
+    extra_data: labelled rows (features + the label as given) appended to the data."""
     import json
 
     from components.common.io import reported_failure, setup_logging
@@ -18,7 +21,7 @@ def example_gen(config: str, data_source: str, examples: Output[Dataset], data_f
     with reported_failure("ExampleGen", examples.path):
         result = run(
             parse_config(config),
-            Inputs(data_source=data_source, data_fingerprint=data_fingerprint),
+            Inputs(data_source=data_source, extra_data=extra_data, data_fingerprint=data_fingerprint),
             Outputs(examples=examples.path),
         )
     examples.metadata.update(
@@ -29,6 +32,8 @@ def example_gen(config: str, data_source: str, examples: Output[Dataset], data_f
             "source": result.source,
             "data_fingerprint": result.data_fingerprint,
             "duplicate_rows": result.duplicate_rows,
+            "extra_data_rows": result.extra_rows_read,
+            "extra_split_counts": result.extra_split_counts,
             "warnings": result.warnings,
         }
     )

@@ -7,6 +7,11 @@ the class index, regression the number), so every later step reads it as a plain
 Rows go to splits by a hash of the configured key columns, so the same input and config
 always give the same splits.
 
+Extra data (the `extra_data` input: RequestWindow's labelled.csv, or any CSV/Parquet of the
+same shape) is appended to the data: rows that carry the label under label.name as the world
+gave it (a derived label as 0/1, a class name, a number), so it is taken as given, not derived.
+Its columns are typed with the data's (one inference over both), split by the same hash.
+
 Passes over the input: one to infer the column types, one more for a multiclass label
 without configured classes (the class vocabulary comes from the train split), one to write.
 """
@@ -45,7 +50,9 @@ class InputDataError(ValueError):
 @dataclass(frozen=True)
 class Inputs:
     data_source: str = ""  # overrides config.data.source (the pipeline's data_source parameter)
-    # data_fingerprint(data_source) when the run was started (part of the step's cache key);
+    # Labelled rows appended to the data (a file, glob or directory): features + the label as given.
+    extra_data: str = ""
+    # data_fingerprint(data_source, extra_data) when the run was started (part of the step's cache key);
     # empty: not known. A different one here means the data changed since.
     data_fingerprint: str = ""
 
@@ -63,7 +70,10 @@ class Result(ExecutorResult):
     column_types: dict[str, str]
     split_counts: dict[str, int]
     label: dict  # name, task, classes, per-split class counts or value summary
-    rows_read: int = 0
+    rows_read: int = 0  # the data's and the extra data's
+    extra_files: list[str] = field(default_factory=list)
+    extra_rows_read: int = 0
+    extra_split_counts: dict[str, int] = field(default_factory=dict)  # rows written from extra data
     rows_without_label: int = 0  # label value missing (label.missing: drop)
     undefined_ratio_rows: int = 0  # ratio label: denominator zero/negative/missing
     unseen_class_rows: int = 0  # multiclass: a class the train split does not have
@@ -144,10 +154,21 @@ def _arrow_type(arrow_type: pa.DataType) -> str:
 _WIDEN = {frozenset([INT]): INT, frozenset([FLOAT]): FLOAT, frozenset([INT, FLOAT]): FLOAT}
 
 
-def infer_column_types(files: list[str], fmt: str, missing_values: list[str] | None = None) -> dict[str, str]:
-    """One pass over the input: each column's narrowest type that holds all its values."""
+@dataclass
+class Observed:
+    """What one pass over an input saw: each column's kinds of value (none: a CSV column without
+    a value), in the header's order."""
+
+    kinds: dict[str, set[str]]
+
+    @property
+    def header(self) -> list[str]:
+        return list(self.kinds)
+
+
+def observe_columns(files: list[str], fmt: str, missing_values: list[str] | None = None) -> Observed:
+    """One pass over the input: the kinds of value in each column."""
     seen: dict[str, set[str]] = {}
-    present: Counter = Counter()
     header: list[str] | None = None
     for path in files:
         if fmt == "parquet":
@@ -169,13 +190,23 @@ def infer_column_types(files: list[str], fmt: str, missing_values: list[str] | N
             elif columns != header:
                 raise InputDataError(f"{path}: columns {columns} differ from the first file's {header}")
             for col in columns:
-                seen.setdefault(col, set()).add(_text_type(chunk[col]))
-                present[col] += int((chunk[col] != "").sum())
+                kinds = seen.setdefault(col, set())
+                if (chunk[col] != "").any():
+                    kinds.add(_text_type(chunk[col]))
     if header is None:
         raise InputDataError(f"{files[0]}: no rows")
-    types = {col: _WIDEN.get(frozenset(kinds), BYTES) for col, kinds in seen.items()}
-    # A column with no value at all has no type; BYTES is what TFDV would call it too.
-    return {col: (BYTES if fmt == "csv" and not present[col] else kind) for col, kind in types.items()}
+    return Observed({col: seen[col] for col in header})
+
+
+def column_types_of(kinds: dict[str, set[str]]) -> dict[str, str]:
+    """Each column's narrowest type that holds all its values. A column with no value at all
+    has no type; BYTES is what TFDV would call it too."""
+    return {col: _WIDEN.get(frozenset(k), BYTES) if k else BYTES for col, k in kinds.items()}
+
+
+def infer_column_types(files: list[str], fmt: str, missing_values: list[str] | None = None) -> dict[str, str]:
+    """One pass over the input: each column's narrowest type that holds all its values."""
+    return column_types_of(observe_columns(files, fmt, missing_values).kinds)
 
 
 # ------------------------------------------------------------------------------------ values
@@ -249,11 +280,19 @@ def positive_texts(spec: LabelSpec, kind: str) -> set[str]:
 
 
 def read_label(
-    chunk: pd.DataFrame, spec: LabelSpec, kind: str, path: str, classes: dict[str, int] | None = None
+    chunk: pd.DataFrame,
+    spec: LabelSpec,
+    kind: str,
+    path: str,
+    classes: dict[str, int] | None = None,
+    given: bool = False,
 ) -> LabelValues:
-    """The label of each row of a chunk, encoded for the task."""
+    """The label of each row of a chunk, encoded for the task. `given`: the chunk holds the
+    label under label.name as the world gave it (extra data), a derived label as 0/1."""
     n = len(chunk)
     none = np.zeros(n, dtype=bool)
+    if spec.ratio and given:
+        return _given_ratio_label(chunk[spec.name], spec, kind, path)
     if spec.ratio:
         r = spec.ratio
         num = _numeric(chunk[r.numerator], f"label.ratio.numerator column '{r.numerator}'", path)
@@ -276,6 +315,21 @@ def read_label(
         return LabelValues(np.array([t in positive for t in text], dtype=np.int64), missing, none, text)
     ids = classes or {}
     return LabelValues(np.array([ids.get(t, -1) for t in text], dtype=np.int64), missing, none, text)
+
+
+def _given_ratio_label(column: pd.Series, spec: LabelSpec, kind: str, path: str) -> LabelValues:
+    numbers = _numeric(column, f"label column '{spec.name}'", path)
+    missing = np.isnan(numbers)
+    bad = ~missing & (numbers != 0) & (numbers != 1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputDataError(
+            f"{path}: label column '{spec.name}' holds {column.iloc[i]!r} (data row {column.index[i] + 1}); "
+            "a derived label (label.ratio) is given as 0 or 1 in extra data"
+        )
+    values = np.where(missing, 0, numbers).astype(np.int64)
+    text = [_canonical(v, kind) for v in column]
+    return LabelValues(values, missing, np.zeros(len(column), dtype=bool), text)
 
 
 def _row_keys(chunk: pd.DataFrame, columns: list[str], column_types: dict[str, str]) -> list[bytes]:
@@ -388,52 +442,126 @@ def check_label(spec: LabelSpec, label: dict, seen_values: Counter, source: str)
 # ------------------------------------------------------------------------------------ run
 
 
-def _train_classes(files, fmt, config: PipelineConfig, column_types) -> list[str]:
+@dataclass(frozen=True)
+class Part:
+    """One input: the configured data, or the extra data (labelled rows, the label as given)."""
+
+    files: list[str]
+    fmt: str
+    types: dict[str, str]  # the columns as read (the label as given): rows are hashed from them
+    extra: bool = False
+
+    def chunks(self, config: PipelineConfig):
+        """(path, chunk) over the files; extra data keeps only the columns the data has."""
+        for path in self.files:
+            for chunk in _read_chunks(path, self.fmt, config.data.missing_values):
+                yield path, (chunk[[c for c in chunk.columns if c in self.types]] if self.extra else chunk)
+
+    def label(self, chunk, config: PipelineConfig, path: str, class_ids: dict[str, int]) -> LabelValues:
+        spec = config.label
+        return read_label(chunk, spec, self.types.get(spec.name, INT), path, class_ids, given=self.extra)
+
+    def keys(self, chunk: pd.DataFrame, config: PipelineConfig) -> tuple[list[bytes], list[bytes]]:
+        """Each row's key (its whole text: duplicates) and split key (split.hash_key, else the row)."""
+        rows = _row_keys(chunk, list(chunk.columns), self.types)
+        return rows, (_row_keys(chunk, config.split.hash_key, self.types) if config.split.hash_key else rows)
+
+
+def check_extra_columns(config: PipelineConfig, data_columns: list[str], extra: list[str], where: str) -> None:
+    """Extra data must hold the label as given and the features: it is appended to the data."""
+    spec = config.label
+    if spec.name not in extra:
+        derived = " (a derived label: extra data gives it as 0/1, not its label.ratio columns)" if spec.ratio else ""
+        raise InputDataError(
+            f"extra data {where}: no label column '{spec.name}' (label.name){derived}; its columns are {extra}. "
+            "Extra data is labelled rows: the features and the label (RequestWindow's labelled.csv)"
+        )
+    features = [f for f in config.feature_names if f in data_columns and f not in extra]
+    if features:
+        raise InputDataError(
+            f"extra data {where}: feature column(s) {features} of the config are missing; its columns are {extra}"
+        )
+    keys = [c for c in config.split.hash_key if c not in extra]
+    if keys:
+        raise InputDataError(
+            f"extra data {where}: split.hash_key column(s) {keys} are missing, so its rows cannot be split as "
+            f"the data's are; its columns are {extra}"
+        )
+    ignored = [c for c in extra if c not in data_columns and c != spec.name]
+    if ignored:
+        log.warning("ExampleGen: extra data %s: column(s) %s are not in the data, left out", where, ignored)
+
+
+def _parts(config: PipelineConfig, files: list[str], extra_files: list[str]) -> list[Part]:
+    """The inputs with their column types: one inference over the data and the extra data
+    together, so a column has one type; the extra data's label typed on its own where the
+    data has no such column (a derived label)."""
+    missing = config.data.missing_values
+    data_fmt = config.data.resolved_format(files[0])
+    with step("ExampleGen: inferring column types"):
+        data = observe_columns(files, data_fmt, missing)
+        extra_fmt = config.data.resolved_format(extra_files[0]) if extra_files else ""
+        extra = observe_columns(extra_files, extra_fmt, missing) if extra_files else None
+    check_columns(config, column_types_of(data.kinds), files[0])
+    if extra is None:
+        return [Part(files, data_fmt, column_types_of(data.kinds))]
+    check_extra_columns(config, data.header, extra.header, extra_files[0])
+    label = config.label.name
+    kinds = {c: k | extra.kinds.get(c, set()) for c, k in data.kinds.items()}
+    types = column_types_of(kinds)
+    extra_types = {c: types[c] for c in extra.header if c in types}
+    extra_types[label] = types.get(label) or column_types_of({label: extra.kinds[label]})[label]
+    return [Part(files, data_fmt, types), Part(extra_files, extra_fmt, extra_types, extra=True)]
+
+
+def _train_classes(parts: list[Part], config: PipelineConfig) -> list[str]:
     """Multiclass without configured classes: the train split's distinct label values, sorted."""
-    spec, key_cols = config.label, config.split.hash_key or list(column_types)
+    spec = config.label
     found: set[str] = set()
     train = [s.name for s in config.split.splits].index("train")
-    for path in files:
-        for chunk in _read_chunks(path, fmt, config.data.missing_values):
-            which = assign_splits(_row_keys(chunk, key_cols, column_types), config.split)
-            kind = column_types[spec.name]
+    for part in parts:
+        kind = part.types[spec.name]
+        for _, chunk in part.chunks(config):
+            which = assign_splits(part.keys(chunk, config)[1], config.split)
             found.update(
                 t
                 for t, w in zip((_canonical(v, kind) for v in chunk[spec.name]), which, strict=True)
                 if w == train and t
             )
     # Numbers in numeric order (class 10 after class 9), text alphabetically.
-    return sorted(found, key=float) if column_types[spec.name] in (INT, FLOAT) else sorted(found)
+    numeric = all(p.types[spec.name] in (INT, FLOAT) for p in parts)
+    return sorted(found, key=float) if numeric else sorted(found)
 
 
 def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
     source = inputs.data_source or config.data.source
     files = resolve_files(source)
-    fingerprint = files_fingerprint(files)
+    extra_files = resolve_files(inputs.extra_data) if inputs.extra_data else []
+    fingerprint = files_fingerprint(files, extra_files)
     if inputs.data_fingerprint and inputs.data_fingerprint != fingerprint:
         # The cache would file these examples under the old data's fingerprint.
+        what = f"{source} (or extra_data {inputs.extra_data})" if extra_files else source
         raise InputDataError(
-            f"{source} changed after the run was started (data_fingerprint {inputs.data_fingerprint[:12]}, "
+            f"{what} changed after the run was started (data_fingerprint {inputs.data_fingerprint[:12]}, "
             f"now {fingerprint[:12]}): start the run again, so that its data_fingerprint is the data's"
         )
-    fmt = config.data.resolved_format(files[0])
-    log.info("ExampleGen: %d %s file(s) from %s", len(files), fmt, source)
-    with step("ExampleGen: inferring column types"):
-        column_types = infer_column_types(files, fmt, config.data.missing_values)
-    check_columns(config, column_types, files[0])
-    if config.label.positive is not None:
-        positive_texts(config.label, column_types[config.label.name])  # fails before any row is written
+    parts = _parts(config, files, extra_files)
+    log.info("ExampleGen: %d %s file(s) from %s", len(files), parts[0].fmt, source)
+    if extra_files:
+        log.info("ExampleGen: %d extra file(s) of labelled rows from %s", len(extra_files), inputs.extra_data)
+    column_types = dict(parts[0].types)
     spec = config.label
-    source_kind = column_types.get(spec.name, INT)
-    key_cols = config.split.hash_key or list(column_types)  # before the label column is added
+    if spec.positive is not None:
+        for part in parts:  # fails before any row is written
+            positive_texts(spec, part.types[spec.name])
     classes: list[str] = []
     if spec.task == "multiclass":
-        classes = list(spec.classes) or _train_classes(files, fmt, config, column_types)
+        classes = list(spec.classes) or _train_classes(parts, config)
     class_ids = {c: i for i, c in enumerate(classes)}
-    source_types = dict(column_types)  # what the input holds: rows are hashed from it
     column_types[spec.name] = FLOAT if spec.task == "regression" else INT
 
     split_names = config.split.names
+    described = f"{source} and extra_data {inputs.extra_data}" if extra_files else source
     result = Result(
         source=source,
         files=files,
@@ -441,6 +569,8 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
         column_types=column_types,
         split_counts={n: 0 for n in split_names},
         label={},
+        extra_files=extra_files,
+        extra_split_counts={n: 0 for n in split_names} if extra_files else {},
     )
     counts = {n: Counter() for n in split_names}
     values: dict[str, list[float]] = {n: [] for n in split_names}
@@ -455,14 +585,15 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
         result.outputs[name] = path
     with step("ExampleGen: writing tf.Examples"):
         try:
-            for path in files:
-                for chunk in _read_chunks(path, fmt, config.data.missing_values):
+            for part in parts:
+                for path, chunk in part.chunks(config):
                     result.rows_read += len(chunk)
-                    label = read_label(chunk, spec, source_kind, path, class_ids)
+                    if part.extra:
+                        result.extra_rows_read += len(chunk)
+                    label = part.label(chunk, config, path, class_ids)
                     if label.text:
                         seen_values.update(t for t in label.text if t)
-                    row_keys = _row_keys(chunk, list(chunk.columns), source_types)
-                    keys = row_keys if not config.split.hash_key else _row_keys(chunk, key_cols, source_types)
+                    row_keys, keys = part.keys(chunk, config)
                     which = assign_splits(keys, config.split)
                     drop = label.missing.copy()
                     if spec.ratio and spec.ratio.undefined == "drop":
@@ -487,6 +618,8 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
                         name = split_names[idx]
                         writers[name].write(to_example(row, column_types))
                         result.split_counts[name] += 1
+                        if part.extra:
+                            result.extra_split_counts[name] += 1
                         if spec.task == "regression":
                             values[name].append(float(row[spec.name]))
                         else:
@@ -494,7 +627,7 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
         finally:
             for w in writers.values():
                 w.close()
-    _finish(config, result, counts, values, seen_values, unseen, classes, source)
+    _finish(config, result, counts, values, seen_values, unseen, classes, described)
     write_json(os.path.join(outputs.examples, EXAMPLE_GEN_SUMMARY), result.to_dict())
     return result
 

@@ -1,5 +1,5 @@
 from kfp import dsl
-from kfp.dsl import HTML, Artifact, Input, Markdown, Output
+from kfp.dsl import HTML, Artifact, Dataset, Input, Markdown, Output
 
 from components.images import PIPELINE_IMAGE
 
@@ -13,6 +13,7 @@ def example_validator(
     anomalies: Output[Artifact],
     anomalies_report: Output[Markdown],
     anomalies_view: Output[HTML],
+    examples: Input[Dataset] = None,
 ):
     """TFDV anomalies of every split, and distinct-value growth and drift of the train split
     against the training data of the model in model_registry (monitoring.training_drift:
@@ -26,7 +27,12 @@ def example_validator(
     with reported_failure("ExampleValidator", anomalies.path):
         result = run(
             parse_config(config),
-            Inputs(statistics=statistics.path, schema=schema.path, model_registry=model_registry),
+            Inputs(
+                statistics=statistics.path,
+                schema=schema.path,
+                model_registry=model_registry,
+                examples=examples.path if examples is not None else "",
+            ),
             Outputs(
                 anomalies=anomalies.path, anomalies_report=anomalies_report.path, anomalies_view=anomalies_view.path
             ),

@@ -14,6 +14,12 @@ Two kinds are warnings by default:
     monitoring section's thresholds; blocking when monitoring.training_drift is "block". The
     distances of every feature are in drift.json and the report.
 The run fails on blocking anomalies, after the reports are written.
+
+Rows appended from extra data (a labelled request window: ExampleGen's extra_data) carry only
+the model's features and the label, so a column outside them (a ratio label's source columns,
+a timestamp) is absent from those rows by construction. Its presence constraint is scaled to
+the share of the split that came from the configured data, and the report says so; a column
+missing from the configured data itself is still caught.
 """
 
 from __future__ import annotations
@@ -24,12 +30,12 @@ from dataclasses import asdict, dataclass, field
 
 import tensorflow as tf
 import tensorflow_data_validation as tfdv
-from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
+from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
 from components.common import drift
-from components.common.io import log, write_json, write_text
+from components.common.io import log, read_json, write_json, write_text
 from components.common.readers import load_schema, load_split_stats
-from contracts.artifacts import ANOMALIES_FILE, ANOMALIES_JSON, ANOMALIES_MARKDOWN, split_dir
+from contracts.artifacts import ANOMALIES_FILE, ANOMALIES_JSON, ANOMALIES_MARKDOWN, EXAMPLE_GEN_SUMMARY, split_dir
 from contracts.config import PipelineConfig
 from contracts.executor import ExecutorResult
 from contracts.registry import TRAINING_STATS, latest_version
@@ -68,6 +74,7 @@ class Inputs:
     statistics: str
     schema: str
     model_registry: str = ""  # where the baseline's training statistics are (default: push.registry)
+    examples: str = ""  # ExampleGen's output: its summary says how many rows came from extra data
 
 
 @dataclass(frozen=True)
@@ -214,14 +221,53 @@ def to_html(found: list[Anomaly], splits: list[str]) -> str:
     )
 
 
+def _extra_rows(examples: str) -> tuple[dict[str, int], dict[str, int]]:
+    """(rows per split, rows per split from extra data) from ExampleGen's summary."""
+    path = os.path.join(examples, EXAMPLE_GEN_SUMMARY) if examples else ""
+    if not path or not tf.io.gfile.exists(path):
+        return {}, {}
+    summary = read_json(path)
+    return summary.get("split_counts") or {}, summary.get("extra_split_counts") or {}
+
+
+def schema_for_split(schema: schema_pb2.Schema, config: PipelineConfig, rows: int, extra: int) -> tuple:
+    """The schema with the presence of columns the extra rows cannot carry scaled to the
+    configured data's share of the split; and the columns so relaxed."""
+    if not extra or not rows:
+        return schema, []
+    carried = {f.name for f in config.features} | {config.label.name}
+    share = (rows - extra) / rows
+    relaxed = schema_pb2.Schema()
+    relaxed.CopyFrom(schema)
+    names = []
+    for feature in relaxed.feature:
+        if feature.name in carried or not feature.HasField("presence"):
+            continue
+        if feature.presence.min_fraction > share:
+            feature.presence.min_fraction = share * feature.presence.min_fraction
+            names.append(feature.name)
+    return relaxed, names
+
+
 def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
     """Validates every split; raises DataValidationError on blocking anomalies."""
     splits = config.split.names
     schema = load_schema(inputs.schema)
     warn_only = set(config.validation.warn_only) | ({NEW_COLUMN} if not config.validation.strict_columns else set())
     by_split = {}
+    split_rows, extra_rows = _extra_rows(inputs.examples)
     for split in splits:
-        anomalies = tfdv.validate_statistics(load_split_stats(inputs.statistics, split), schema)
+        split_schema, relaxed = schema_for_split(schema, config, split_rows.get(split, 0), extra_rows.get(split, 0))
+        if relaxed:
+            log.info(
+                "ExampleValidator: %s: %d of %d rows came from extra data without %s; their presence is "
+                "checked on the rest",
+                split,
+                extra_rows[split],
+                split_rows[split],
+                ", ".join(relaxed),
+            )
+        anomalies = tfdv.validate_statistics(load_split_stats(inputs.statistics, split), split_schema)
         by_split[split] = anomalies
         os.makedirs(split_dir(outputs.anomalies, split), exist_ok=True)
         with open(os.path.join(split_dir(outputs.anomalies, split), ANOMALIES_FILE), "wb") as f:

@@ -17,18 +17,32 @@ def request_window(
     labels: str = "",
     schema: str = "",
     model_registry: str = "",
+    wait_minutes: float = 0.0,
+    log_delay_minutes: float = 0.0,
 ):
     """The predictor's request log for [start, end) (default: the window_hours before now) as
     window.csv + window.json, and its TFDV statistics (Split-window/FeatureStats.pb).
-    labels: ground truth joined by request id; model_registry: served versions must be there."""
+    labels: ground truth joined by request id; model_registry: served versions must be there.
+    wait_minutes: first wait this long; without start/end the window is then that wait (a canary's);
+    log_delay_minutes: wait this much more for the log to land (Cloud Logging's export: 60)."""
     from components.common.io import reported_failure, setup_logging
     from components.request_window.executor import Inputs, Outputs, run
+    from components.request_window.wait import wait_for_window
     from contracts.config import parse_config
 
     setup_logging()
     with reported_failure("RequestWindow", window.path):
+        cfg = parse_config(config)  # a bad config fails before the wait, not after it
+        if wait_minutes and not request_log:
+            raise ValueError(
+                "RequestWindow: request_log is empty, so nothing could be read after the wait: give where the "
+                "predictor's request log lands (a path, or Cloud Logging's export gs://BUCKET/LOG_ID/)"
+            )
+        waited = wait_for_window(wait_minutes, log_delay_minutes)
+        if not (start or end):
+            start, end = waited  # ("", "") without a wait: the window_hours before now
         result = run(
-            parse_config(config),
+            cfg,
             Inputs(
                 request_log=request_log,
                 start=start,

@@ -2,11 +2,13 @@
 
 One row per predicted instance: the model's raw features (config.features) typed as its
 training data, the label where ground truth arrived later (a labels file joined by request id
-and instance index), the request id, instance index, time, model version and prediction
-(contracts/monitoring.py names the columns). Rejected requests are counted by error, not rows.
-Writes window.csv + window.json to `window` and the window's TFDV statistics to `statistics`
-in StatisticsGen's layout (Split-window/FeatureStats.pb). Each output is built in a staging
-directory and moved into place whole, so a failed run leaves no half-written window.
+and instance index), the request id, instance index, time, model version, prediction and,
+where the log has it, the request's latency (contracts/monitoring.py names the columns).
+Rejected requests are counted by error, not rows.
+Writes window.csv + window.json + labelled.csv (the labelled rows as training data, for a
+retrain) to `window` and the window's TFDV statistics to `statistics` in StatisticsGen's
+layout (Split-window/FeatureStats.pb). Each output is built in a staging directory and moved
+into place whole, so a failed run leaves no half-written window.
 
 Column types, first found: the `schema` input; the training statistics of the newest served
 version in `model_registry`; config.validation.schema_path; else inferred from the logged
@@ -35,12 +37,15 @@ from contracts.artifacts import stats_path
 from contracts.config import PipelineConfig
 from contracts.executor import ExecutorResult
 from contracts.monitoring import (
+    LABELLED_CSV,
+    LABELLED_ROWS,
     MODEL_VERSION,
     PREDICTION,
     PROBABILITY_PREFIX,
     REJECTED_BY_VERSION,
     REQUEST_ID,
     REQUEST_INDEX,
+    REQUEST_LATENCY_MS,
     REQUEST_TIME,
     WINDOW_COLUMNS,
     WINDOW_CSV,
@@ -112,8 +117,10 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
         labels[label], bad = typed(labels[label].tolist(), types[label])
         window, labels_info["unmatched"] = join_labels(window, labels, label, inputs.labels)
         labels_info["bad_values"] = bad
-    labelled = int(window[label].notna().sum()) if label in window.columns else 0
-    columns = [c for c in window.columns if c not in (REQUEST_ID, REQUEST_INDEX, REQUEST_TIME, MODEL_VERSION)]
+    training_rows = labelled_rows(config, window)
+    labelled = len(training_rows)
+    served_side = (REQUEST_ID, REQUEST_INDEX, REQUEST_TIME, MODEL_VERSION, REQUEST_LATENCY_MS)
+    columns = [c for c in window.columns if c not in served_side]
     with step(f"RequestWindow: TFDV statistics of {len(window):,} rows"):
         # In memory: a day of one predictor's requests fits. For more, the same statistics come
         # from tfdv.GenerateStatistics in a Beam pipeline over window.csv (components/common/beam.py).
@@ -121,7 +128,7 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
         stats = tfdv.generate_statistics_from_dataframe(at_float32(window[columns], floats))
     summary = {
         "rows": len(window),
-        "labelled_rows": labelled,
+        LABELLED_ROWS: labelled,  # the rows of labelled.csv
         "rejected": sum(found.rejected.values()),
         "rejected_errors": dict(found.rejected.most_common(_TOP_ERRORS)),
         REJECTED_BY_VERSION: dict(found.rejected_by_version),
@@ -148,7 +155,7 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
         "registry_versions": {v: hit.path for v, hit in registry_versions.items() if hit},
         "warnings": warnings,
     }
-    _write(outputs, window, stats, summary)
+    _write(outputs, window, training_rows, stats, summary)
     for warning in warnings:
         log.warning("RequestWindow: %s", warning)
     log.info("RequestWindow: %s rows (%s labelled), versions %s", len(window), labelled, summary["model_versions"])
@@ -312,6 +319,10 @@ def build_window(
         REQUEST_TIME: [iso(t) for t in found.times],
         MODEL_VERSION: [str(p.get("model_version") or "") for p in lines],
     }
+    latencies = [p.get("latency_ms") for p in lines]
+    if any(v is not None for v in latencies):  # older predictors did not log it
+        latency = pd.to_numeric(pd.Series(latencies, dtype=object), errors="coerce")
+        columns[REQUEST_LATENCY_MS] = latency.astype("float64")
     missing, bad, filled = {}, {}, {}
     for name in config.feature_names:
         values = [f.get(name) for f in logged]
@@ -345,10 +356,19 @@ def _predictions(values: list, columns: dict) -> dict:
     return {"kind": "class", "classes": classes}
 
 
+def labelled_rows(config: PipelineConfig, window: pd.DataFrame) -> pd.DataFrame:
+    """The rows with a label, as training data: the features and the label as given, nothing
+    served-side. A fill value counted as missing stays missing, as an empty cell of the data."""
+    columns = [*config.feature_names, config.label.name]
+    if config.label.name not in window.columns:
+        return pd.DataFrame(columns=columns)
+    return window.loc[window[config.label.name].notna(), columns].reset_index(drop=True)
+
+
 # ------------------------------------------------------------------------------------ writing
 
 
-def _write(outputs: Outputs, window: pd.DataFrame, stats, summary: dict) -> None:
+def _write(outputs: Outputs, window: pd.DataFrame, labelled: pd.DataFrame, stats, summary: dict) -> None:
     """Each output is written whole in a staging directory and then moved into place: the
     statistics first, the window last, and window.json last of all."""
     stats_dir = _staging(outputs.statistics)
@@ -359,6 +379,7 @@ def _write(outputs: Outputs, window: pd.DataFrame, stats, summary: dict) -> None
         with open(path, "wb") as f:
             f.write(stats.SerializeToString())
         window.to_csv(os.path.join(window_dir, WINDOW_CSV), index=False)
+        labelled.to_csv(os.path.join(window_dir, LABELLED_CSV), index=False)
         summary["statistics"] = stats_path(outputs.statistics, WINDOW_SPLIT)
         write_json(os.path.join(window_dir, WINDOW_SUMMARY), summary)
         _publish(stats_dir, outputs.statistics)

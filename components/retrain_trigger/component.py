@@ -1,5 +1,5 @@
 from kfp import dsl
-from kfp.dsl import Artifact, Input, Output
+from kfp.dsl import Artifact, Dataset, Input, Output
 
 from components.images import PIPELINE_IMAGE
 
@@ -9,6 +9,7 @@ def retrain_trigger(
     config: str,
     model_registry: str,
     decision: Input[Artifact],
+    window: Input[Dataset],
     result: Output[Artifact],
     target: str = "record",
     package: str = "",
@@ -22,8 +23,9 @@ def retrain_trigger(
     service_account: str = "",
 ):
     """When the monitor decided "retrain", start a training run (target kfp: kfp.Client,
-    vertex: PipelineJob, record: record only) of the compiled training package, at most once
-    per cooldown_hours; the reason becomes the run's run_reason."""
+    vertex: PipelineJob, record / local: record only) of the compiled training package, at most
+    once per cooldown_hours; the reason becomes the run's run_reason, and the window's labelled
+    rows its extra_data (read at the window's URI: the run's pods cannot see this pod's /gcs)."""
     from components.common.io import reported_failure, setup_logging
     from components.retrain_trigger.executor import Inputs, Outputs, run
     from contracts.config import parse_config
@@ -34,6 +36,8 @@ def retrain_trigger(
             parse_config(config),
             Inputs(
                 decision=decision.path,
+                window=window.path,
+                window_uri=window.uri,
                 model_registry=model_registry,
                 target=target,
                 package=package,
@@ -48,4 +52,11 @@ def retrain_trigger(
             ),
             Outputs(result=result.path),
         )
-    result.metadata.update({"triggered": outcome.triggered, "reason": outcome.reason, "run": outcome.run})
+    result.metadata.update(
+        {
+            "triggered": outcome.triggered,
+            "reason": outcome.reason,
+            "run": outcome.run,
+            "labelled_rows": outcome.labelled_rows,
+        }
+    )

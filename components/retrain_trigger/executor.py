@@ -12,8 +12,17 @@ Where the run starts (`target`):
   vertex  aiplatform.PipelineJob(template_path=package).submit(service_account)
   record  start nothing: record the trigger and say what would run (a dry run, and what a
           caller that starts runs itself, such as `make loop`, uses)
+  local   as record, for the pipelines layer to start on this machine (components never
+          import pipelines): pipelines/retrain.py start_local_retrain, `tabml monitor
+          --retrain-target local`
 The reason travels as the run's `run_reason` parameter (kept in the pushed model's metadata)
 and in its display name.
+
+The run's parameters: `params` (the monitoring pipeline's retrain_params), over the defaults
+the window gives: extra_data, the window's labelled rows (RequestWindow's labelled.csv at the
+window artifact's URI, gs:// on a cluster, so the training run's pods read it too), when it
+has any. A parameter in `params` wins over its default (extra_data="" trains on the data
+alone); run_reason is always the monitor's.
 """
 
 from __future__ import annotations
@@ -28,12 +37,14 @@ import tensorflow as tf
 from components.common.io import log, read_json, write_json
 from contracts.config import PipelineConfig
 from contracts.executor import ExecutorResult
+from contracts.monitoring import LABELLED_CSV, LABELLED_ROWS, WINDOW_SUMMARY
 from contracts.registry import checked_registry, model_base
 
 TRIGGER_LOG = os.path.join("monitoring", "retrain_triggers.json")
 RESULT_FILE = "retrain.json"
 RETRAIN = "retrain"
-TARGETS = ("record", "kfp", "vertex")
+TARGETS = ("record", "local", "kfp", "vertex")
+EXTRA_DATA = "extra_data"  # the training pipeline's parameter for labelled rows beside the data
 
 
 class TriggerError(ValueError):
@@ -44,6 +55,10 @@ class TriggerError(ValueError):
 class Inputs:
     decision: str  # the monitor's decision JSON (a file, or a directory holding decision.json)
     model_registry: str
+    # RequestWindow's output as this step reads it, and its URI, as a training run on another
+    # machine reads it (KFP: artifact.uri gs://..., where artifact.path is this pod's /gcs/...).
+    window: str = ""
+    window_uri: str = ""  # empty: window
     target: str = "record"
     package: str = ""  # the compiled training pipeline (kfp / vertex)
     params: dict = field(default_factory=dict)  # the training run's parameters (data_source, ...)
@@ -66,7 +81,8 @@ class Outputs:
 class Result(ExecutorResult):
     triggered: bool
     reason: str  # why it did or did not start a run
-    run: dict = field(default_factory=dict)  # what was started (or would be, for "record")
+    run: dict = field(default_factory=dict)  # what was started (or would be, for "record" / "local")
+    labelled_rows: int = 0  # the window's labelled rows, given to the run as extra_data
     last_trigger: dict | None = None
 
 
@@ -149,10 +165,22 @@ def _start_vertex(inputs: Inputs, params: dict, run_name: str) -> dict:
     return {"target": "vertex", "run_id": job.resource_name, "run_name": run_name}
 
 
+def labelled_data(inputs: Inputs) -> tuple[str, int]:
+    """The window's labelled rows as the training run reads them, and how many; ("", 0) when
+    there is no window or no row of it has a label."""
+    if not inputs.window:
+        return "", 0
+    rows = int(read_json(os.path.join(inputs.window, WINDOW_SUMMARY)).get(LABELLED_ROWS) or 0)
+    if rows and not tf.io.gfile.exists(os.path.join(inputs.window, LABELLED_CSV)):
+        log.warning("RetrainTrigger: %s has no %s (an older RequestWindow): no extra data", inputs.window, LABELLED_CSV)
+        return "", 0
+    return (os.path.join(inputs.window_uri or inputs.window, LABELLED_CSV), rows) if rows else ("", 0)
+
+
 def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
     if inputs.target not in TARGETS:
         raise TriggerError(f"target must be one of {', '.join(TARGETS)}, got {inputs.target!r}")
-    if inputs.target != "record" and not inputs.package:
+    if inputs.target in ("kfp", "vertex") and not inputs.package:
         raise TriggerError(f"target {inputs.target} needs package: the compiled training pipeline to run")
     registry = checked_registry(inputs.model_registry)
     decision = read_decision(inputs.decision)
@@ -173,18 +201,20 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
     else:
         stamp = now.strftime("%Y%m%d-%H%M%S")
         run_name = f"{config.pipeline_name}-retrain-{stamp}"
-        params = {**inputs.params, "run_reason": f"monitor: {reasons}"}
+        extra, labelled = labelled_data(inputs)
+        defaults = {EXTRA_DATA: extra} if extra else {}
+        params = {**defaults, **inputs.params, "run_reason": f"monitor: {reasons}"}
         if inputs.target == "kfp":
             started = _start_kfp(inputs, params, run_name)
         elif inputs.target == "vertex":
             started = _start_vertex(inputs, params, run_name)
         else:
-            started = {"target": "record", "run_name": run_name, "params": params}
+            started = {"target": inputs.target, "run_name": run_name, "params": params}
         entry = {"at": now.isoformat(timespec="seconds"), "reason": reasons, "run": started}
         # Recorded after the run started: a failed start leaves no cooldown behind; a failed
         # record fails this step, so a started run is never silently left out of the log.
         _record(registry, config.model_name, [*triggers, entry])
-        result = Result(True, f"retrain started: {reasons}", run=started, last_trigger=entry)
+        result = Result(True, f"retrain started: {reasons}", run=started, last_trigger=entry, labelled_rows=labelled)
     log.info("RetrainTrigger: %s", result.reason)
     tf.io.gfile.makedirs(outputs.result)
     write_json(os.path.join(outputs.result, RESULT_FILE), result.to_dict())
