@@ -338,6 +338,10 @@ class CanaryAnalysis(_Strict):
     max_quality_drop: float = Field(default=0.05, ge=0, le=1)
     # ... judged only with at least this many labelled rows each side.
     min_labelled_rows: int = Field(default=100, ge=1)
+    # Server-side latency per request (the request log's latency_ms): the canary's p95 may exceed
+    # the stable's by this much, relative (0.2: 20%); more rolls back when its latencies are also
+    # significantly higher (one-sided Mann-Whitney U, p < 0.01). Not judged for logs without them.
+    max_latency_increase: float = Field(default=0.2, ge=0)
 
 
 class Monitoring(_Strict):

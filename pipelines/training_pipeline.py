@@ -5,7 +5,8 @@ location, epochs, blessing thresholds, registry and git commit. The whole config
 as the `pipeline_config` parameter (JSON text: one line in each task's log) and is
 validated again inside every component.
 Gates live inside components (the Pusher reads the blessing) because kfp.local has no
-dsl.If; the same DAG then runs locally and on a cluster.
+dsl.If; the same DAG then runs locally and on a cluster. The one dsl.If, the canary analysis
+after a KServe push, exists only in the kfp and vertex variants (`tabml canary` runs it locally).
 
 Caching: a step is cached only if its inputs say everything it reads. ExampleValidator and
 the Evaluator read the registry (another run may have pushed since) and the Pusher writes to
@@ -17,15 +18,19 @@ data_fingerprint (components/example_gen/fingerprint.py), which is then in its c
 # No `from __future__ import annotations` here: kfp reads the parameter annotations as types.
 
 import copy
+import inspect
 from typing import Literal
 
 from kfp import dsl, kubernetes
 
+from components.canary_analysis.component import canary_analysis
 from components.evaluator.component import evaluator
 from components.example_gen.component import example_gen
 from components.example_validator.component import example_validator
 from components.images import Images
+from components.pusher.canary_component import pusher as canary_pusher
 from components.pusher.component import pusher
+from components.request_window.component import request_window
 from components.schema_gen.component import schema_gen
 from components.statistics_gen.component import statistics_gen
 from components.trainer.component import trainer
@@ -40,6 +45,24 @@ INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"  # GKE sets it to the m
 # Task names in the compiled spec (the component functions' names).
 UNCACHED_TASKS = ("example-validator", "evaluator", "pusher")
 FINGERPRINTED_TASK = "example-gen"
+# The canary analysis after a push (push.kserve, not kfp.local: it has no dsl.If). Its
+# parameters are the pipeline's last ones, left out of the signature kfp reads without it.
+CANARY_PARAMETERS = ("canary_request_log", "canary_window_minutes", "canary_log_delay_minutes", "canary_act")
+
+
+def has_canary_analysis(config: PipelineConfig, target: Target) -> bool:
+    return config.push.kserve is not None and target != "local"
+
+
+def without_parameters(func, names: tuple[str, ...]):
+    """`func` as kfp reads it: without these trailing parameters, which then keep their defaults
+    (kfp passes the pipeline's parameters by position)."""
+    signature = inspect.signature(func)
+    kept = [p for p in signature.parameters.values() if p.name not in names]
+    if list(signature.parameters)[: len(kept)] != [p.name for p in kept]:
+        raise TypeError(f"{func.__name__}: the parameters {names} must come last")
+    func.__signature__ = signature.replace(parameters=kept)
+    return func
 
 
 def registry_default(config: PipelineConfig, target: Target) -> str:
@@ -58,7 +81,9 @@ def run_caching(spec: dict, enabled: bool, data_fingerprint: str = "") -> dict:
     turn caching on for every task (nor pass Vertex's enable_caching, which does)."""
     spec = copy.deepcopy(spec)
     for name, task in spec["root"]["dag"]["tasks"].items():
-        on = enabled and name not in UNCACHED_TASKS and (name != FINGERPRINTED_TASK or bool(data_fingerprint))
+        # A dsl.If group is no step (the canary analysis': its own steps are compiled uncached).
+        uncached = name in UNCACHED_TASKS or "triggerPolicy" in task
+        on = enabled and not uncached and (name != FINGERPRINTED_TASK or bool(data_fingerprint))
         task["cachingOptions"] = {"enableCache": True} if on else {}
     return spec
 
@@ -109,13 +134,11 @@ def build_pipeline(
         resources = res.trainer if trainer else res.default
         return configure_task(task, resources, target, image, caching and cache, res.retries if retry else 0)
 
-    @dsl.pipeline(
-        name=config.pipeline_name,
-        description=f"Train, evaluate and push {config.model_name}, a {config.label.task} model "
-        "(TFX libraries on KFP v2).",
-    )
+    canary = has_canary_analysis(config, target)
+
     def training_pipeline(
         data_source: str = config.data.source,
+        extra_data: str = "",
         epochs: int = config.model.epochs,
         value_thresholds: dict = thresholds_parameter(config),
         model_registry: str = registry_default(config, target),
@@ -123,12 +146,20 @@ def build_pipeline(
         data_fingerprint: str = "",
         run_reason: str = "",
         pipeline_config: str = config.to_json(),
+        # CANARY_PARAMETERS, last: see without_parameters.
+        canary_request_log: str = "",
+        canary_window_minutes: float = 0.0,
+        canary_log_delay_minutes: float = 0.0,
+        canary_act: bool = True,
     ):
         """The run's parameters (their descriptions are what the KFP UI shows).
 
         Args:
             data_source: The input data: a CSV (plain or gzip) or Parquet file, a glob or a
                 directory; gs:// on a cluster.
+            extra_data: Labelled rows appended to the data (a file, glob or directory, e.g. a
+                monitoring window's labelled.csv): the features and the label under label.name,
+                taken as given (a derived label as 0/1). Empty: the data alone.
             epochs: Training epochs.
             value_thresholds: The blessing's bounds, metric -> {lower_bound, upper_bound}.
             model_registry: Where blessed models are pushed and the baseline is read
@@ -140,9 +171,22 @@ def build_pipeline(
             run_reason: Why this run was started (the monitor's retrain reasons), recorded with
                 the pushed model.
             pipeline_config: The whole config as JSON; every step checks it again.
+            canary_request_log: Where the predictor's request log lands (Cloud Logging's export
+                gs://BUCKET/LOG_ID/, or a path): the canary's window is read from it.
+            canary_window_minutes: After a canary push (KServe Serverless), wait this long, then
+                compare canary and stable over those minutes of requests. 0: no analysis here
+                (RawDeployment has no traffic split: use `tabml canary --baseline`).
+            canary_log_delay_minutes: How much longer to wait for the log to land before reading
+                it (Cloud Logging's export to Cloud Storage writes hourly files: 60).
+            canary_act: Promote or roll back as the analysis decides; false: record the decision only.
         """
         gen = setup(
-            example_gen(config=pipeline_config, data_source=data_source, data_fingerprint=data_fingerprint),
+            example_gen(
+                config=pipeline_config,
+                data_source=data_source,
+                extra_data=extra_data,
+                data_fingerprint=data_fingerprint,
+            ),
             "ExampleGen",
             cache=False,  # see run_caching
         )
@@ -155,6 +199,7 @@ def build_pipeline(
                 model_registry=model_registry,
                 statistics=stats.outputs["statistics"],
                 schema=schema.outputs["schema"],
+                examples=gen.outputs["examples"],
             ),
             "ExampleValidator",
             retry=False,
@@ -191,8 +236,8 @@ def build_pipeline(
             "Evaluator",
             cache=False,
         )
-        setup(
-            pusher(
+        push = setup(
+            (canary_pusher if canary else pusher)(
                 config=pipeline_config,
                 model_registry=model_registry,
                 git_commit=git_commit,
@@ -205,5 +250,30 @@ def build_pipeline(
             "Pusher",
             cache=False,
         )
+        if canary:
+            # Serverless: canary and stable serve at once and each logs its version, so the window
+            # after the push holds both. Never retried: a retry would wait the window again.
+            with dsl.If(canary_window_minutes > 0, "canary-window-set"):
+                with dsl.If(push.outputs["canary_version"] != "", "canary-pushed"):
+                    window = request_window(
+                        config=pipeline_config,
+                        request_log=canary_request_log,
+                        model_registry=model_registry,
+                        wait_minutes=canary_window_minutes,
+                        log_delay_minutes=canary_log_delay_minutes,
+                    )
+                    window = setup(window, "CanaryWindow", retry=False, cache=False)
+                    analysis = canary_analysis(
+                        config=pipeline_config,
+                        window=window.outputs["window"],
+                        canary_version=push.outputs["canary_version"],
+                        act=canary_act,
+                    )
+                    setup(analysis, "CanaryAnalysis", retry=False, cache=False)
 
-    return training_pipeline
+    pipeline = dsl.pipeline(
+        name=config.pipeline_name,
+        description=f"Train, evaluate and push {config.model_name}, a {config.label.task} model "
+        "(TFX libraries on KFP v2).",
+    )
+    return pipeline(training_pipeline if canary else without_parameters(training_pipeline, CANARY_PARAMETERS))

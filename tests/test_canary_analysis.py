@@ -33,7 +33,7 @@ from components.canary_analysis.executor import (
 )
 from components.request_window import executor as rw
 from contracts.config import CanaryAnalysis, LabelSpec, PipelineConfig
-from contracts.monitoring import PREDICTION, REQUEST_ID
+from contracts.monitoring import PREDICTION, REQUEST_ID, REQUEST_LATENCY_MS
 from contracts.registry import version_dir
 from pipelines.canary import analyse_and_act
 from rollout.isvc import ANNOTATION_PREVIOUS_URI, ANNOTATION_STORAGE_URI, ANNOTATION_VERSION, STORAGE_ENV
@@ -59,24 +59,28 @@ def served(tmp_path_factory):
     return config, served_instances(config, read_taxi(800))
 
 
-def serve(path, version, instances, predictions, *, start=T0, rejected=0, every_s=20):
-    """One request per instance, every `every_s` seconds from `start`, by one pod of `version`,
-    then `rejected` requests it refused; returns the request ids."""
+def serve(path, version, instances, predictions, *, start=T0, rejected=0, every_s=20, batch=1, latencies=None):
+    """Requests of `batch` instances, every `every_s` seconds from `start`, by one pod of
+    `version`, each with its latency_ms from `latencies` (none logged: a predictor from before
+    latencies were logged), then `rejected` requests it refused; returns the request ids."""
     module = request_log_module()
     logger = module.RequestLogger(str(path), "taxi")
     ids = []
-    for n, (instance, prediction) in enumerate(zip(instances, predictions, strict=True)):
+    assert len(instances) == len(predictions)
+    for n, first in enumerate(range(0, len(instances), batch)):
         when = start + dt.timedelta(seconds=every_s * n)
         module._now = lambda when=when: when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
         ids.append(f"{version}-{n}")
+        timing = {} if latencies is None else {"latency_ms": float(latencies[n])}
         logger.predictions(
             request_id=ids[-1],
             model_name="taxi",
             model_version=version,
             task="binary",
             protocol="v1",
-            features=[instance],
-            predictions=[float(prediction)],
+            features=instances[first : first + batch],
+            predictions=[float(p) for p in predictions[first : first + batch]],
+            **timing,
         )
     for n in range(rejected):
         logger.rejected(
@@ -110,15 +114,33 @@ def analysis(config, tmp_path, window_dir, **inputs):
     return result, {c["name"]: c for c in result.checks}
 
 
-def serverless_window(served, tmp_path, canary_scores, stable_n=500, canary_truth=None):
+def serverless_window(
+    served, tmp_path, canary_scores, stable_n=500, canary_truth=None, latencies=(None, None), batch=1
+):
     """One window of both revisions (Serverless: each logs its own version), the canary 1/3.
     canary_truth: join labels; the canary's outcomes drawn from these scores (the stable's from
-    its own), so a canary whose scores are not them ranks at chance."""
+    its own), so a canary whose scores are not them ranks at chance. latencies: per request,
+    (stable's, canary's)."""
     config, instances = served
     stable_scores = scores(1, stable_n)
-    stable_ids = serve(tmp_path / "logs" / "stable.jsonl", STABLE, instances[:stable_n], stable_scores)
+    stable_ids = serve(
+        tmp_path / "logs" / "stable.jsonl",
+        STABLE,
+        instances[:stable_n],
+        stable_scores,
+        batch=batch,
+        latencies=latencies[0],
+    )
     canary_rows = instances[stable_n : stable_n + len(canary_scores)]
-    canary_ids = serve(tmp_path / "logs" / "canary.jsonl", CANARY, canary_rows, canary_scores, every_s=30)
+    canary_ids = serve(
+        tmp_path / "logs" / "canary.jsonl",
+        CANARY,
+        canary_rows,
+        canary_scores,
+        every_s=30,
+        batch=batch,
+        latencies=latencies[1],
+    )
     labels_file = None
     if canary_truth is not None:
         truth = np.random.default_rng(7).random(stable_n + len(canary_scores))
@@ -248,6 +270,89 @@ def test_multiclass_and_regression_checks():
     assert regression.numbers["metric"] == "mean_absolute_error" and regression.verdict == "failed"
     assert regression.numbers["canary"] > regression.numbers["stable"]
     assert checks.quality(exact, noisy, cfg, LabelSpec(name="y", task="regression")).verdict == "ok"
+
+
+def latencies_ms(seed: int, n: int, median: float = 20.0) -> np.ndarray:
+    """Per-request latencies as servers show them: log-normal, a long right tail."""
+    return np.random.default_rng(seed).lognormal(np.log(median), 0.3, n).round(3)
+
+
+def test_a_slower_canary_is_rolled_back_for_latency(served, tmp_path):
+    """Requests of two instances: a latency counts once per request, not once per row."""
+    config, _ = served
+    stable_ms, canary_ms = latencies_ms(1, 250), latencies_ms(2, 125, median=60.0)  # 3x slower
+    window_dir = serverless_window(served, tmp_path, scores(2, 250), latencies=(stable_ms, canary_ms), batch=2)
+    rows = pd.read_csv(Path(window_dir) / "window.csv", dtype={REQUEST_ID: str, "model_version": str})
+    first = rows[rows[REQUEST_ID] == f"{CANARY}-0"]
+    assert first[REQUEST_LATENCY_MS].tolist() == [canary_ms[0], canary_ms[0]]  # on each row of the request
+    result, found = analysis(config, tmp_path, window_dir)
+    assert result.decision == ROLLBACK and found["predictions"]["verdict"] == "ok"
+    latency = found["latency"]
+    assert latency["verdict"] == "failed"
+    numbers = latency["numbers"]
+    assert (numbers["canary_requests"], numbers["stable_requests"]) == (125, 250)
+    assert numbers["canary_p95_ms"] == pytest.approx(np.quantile(canary_ms, 0.95))
+    assert numbers["stable_p95_ms"] == pytest.approx(np.quantile(stable_ms, 0.95))
+    assert numbers["canary_p50_ms"] == pytest.approx(np.median(canary_ms))
+    assert numbers["stable_p50_ms"] == pytest.approx(np.median(stable_ms))
+    assert numbers["p95_increase"] == pytest.approx(numbers["canary_p95_ms"] / numbers["stable_p95_ms"] - 1)
+    assert numbers["p95_increase"] > 1.5 and numbers["p_value"] < 1e-10 and numbers["max_increase"] == 0.2
+    assert result.reasons == [f"latency: {latency['detail']}"]
+    assert latency["detail"].startswith(f"p95 {numbers['canary_p95_ms']:.1f} ms (canary")
+    assert "| latency | failed |" in (tmp_path / "analysis" / ANALYSIS_MD).read_text()
+    saved = json.loads((tmp_path / "analysis" / ANALYSIS_JSON).read_text())
+    [kept] = [c for c in saved["checks"] if c["name"] == "latency"]
+    assert kept["numbers"]["canary_p95_ms"] == pytest.approx(numbers["canary_p95_ms"])
+
+
+def test_a_canary_as_fast_as_the_stable_passes_latency(served, tmp_path):
+    config, _ = served
+    stable_ms, canary_ms = latencies_ms(1, 500), latencies_ms(2, 250)
+    result, found = analysis(
+        config, tmp_path, serverless_window(served, tmp_path, scores(2, 250), latencies=(stable_ms, canary_ms))
+    )
+    assert result.decision == PROMOTE and found["latency"]["verdict"] == "ok"
+    numbers = found["latency"]["numbers"]
+    assert (numbers["canary_requests"], numbers["stable_requests"]) == (250, 500)
+    assert abs(numbers["p95_increase"]) < 0.2 and numbers["p_value"] > 0.01
+    assert any(r.startswith("latency: p95 ") for r in result.reasons)
+
+
+def test_a_log_without_latencies_leaves_latency_not_judged(served, tmp_path):
+    """Logs of a predictor from before latency_ms: no column, not judged, the decision as before."""
+    config, _ = served
+    window_dir = serverless_window(served, tmp_path, scores(2, 250))
+    assert REQUEST_LATENCY_MS not in pd.read_csv(Path(window_dir) / "window.csv", nrows=1).columns
+    result, found = analysis(config, tmp_path, window_dir)
+    assert result.decision == PROMOTE and found["latency"]["verdict"] == "not_judged"
+    assert found["latency"]["numbers"] == {"canary_requests": 0, "stable_requests": 0}
+    assert found["latency"]["detail"].startswith(f"no request latencies for the canary {CANARY}")
+    assert "latency: no request latencies" in " ".join(result.reasons)
+    # Only the stable side logged them (an old canary image): still not judged, and says which side.
+    mixed = serverless_window(served, tmp_path / "mixed", scores(2, 250), latencies=(latencies_ms(1, 500), None))
+    result, found = analysis(config, tmp_path / "mixed", mixed)
+    assert result.decision == PROMOTE and found["latency"]["verdict"] == "not_judged"
+    assert found["latency"]["numbers"] == {"canary_requests": 0, "stable_requests": 500}
+
+
+def test_latency_noise_at_a_small_window_does_not_roll_back():
+    """Two samples of one distribution, 100 requests each: the p95 differs by 30% by chance
+    alone (1 in 5 such pairs differ by over 20%); the rank test keeps it from failing."""
+    rng = np.random.default_rng(1)
+    same = [rng.lognormal(np.log(20), 0.5, 100).round(3) for _ in range(2)]
+
+    def side(version, ms):
+        ids = [f"{version}-{i}" for i in range(len(ms))]
+        return Side(version, pd.DataFrame({REQUEST_ID: ids, REQUEST_LATENCY_MS: ms}), 0, "")
+
+    stable, canary = side(STABLE, same[0]), side(CANARY, same[1])
+    cfg = CanaryAnalysis()
+    noisy = checks.latency(canary, stable, cfg)
+    assert noisy.verdict == "ok" and noisy.numbers["p95_increase"] > 0.25 and noisy.numbers["p_value"] > 0.5
+    slower = checks.latency(side(CANARY, same[1] * 2), stable, cfg)
+    assert slower.verdict == "failed" and slower.numbers["p_value"] < 0.01
+    few = checks.latency(side(CANARY, same[1][:60] * 2), stable, cfg)
+    assert few.verdict == "not_judged" and "canary 60, stable 100; at least 100 each needed" in few.detail
 
 
 def test_a_window_of_one_version_without_a_baseline_says_what_to_give(served, tmp_path):

@@ -11,7 +11,10 @@ with its numbers and one line saying why.
                the canary worse by more than max_quality_drop of the stable's value, and
                significantly so (z over the two standard errors, p < 0.01: 250 labelled rows
                move an AUC by a few hundredths on their own)
-Latency is not in the request log: the predictor's Prometheus metrics and rules watch it.
+  latency      each request's server-side latency (the log's latency_ms, once per request
+               however many instances): the canary's p95 above the stable's by more than
+               max_latency_increase, and the canary's latencies significantly higher
+               (one-sided Mann-Whitney U, p < 0.01); not judged for logs without latencies
 """
 
 from __future__ import annotations
@@ -22,14 +25,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import tensorflow_data_validation as tfdv
+from scipy.stats import mannwhitneyu
 from sklearn.metrics import roc_auc_score
 
 from components.common import drift
 from contracts.config import CanaryAnalysis, LabelSpec, Monitoring
-from contracts.monitoring import PREDICTION, REQUEST_ID
+from contracts.monitoring import PREDICTION, REQUEST_ID, REQUEST_LATENCY_MS
 
 OK, FAILED, NOT_JUDGED = "ok", "failed", "not_judged"
 Z_ONE_SIDED_1PCT = 2.326  # the normal quantile at 0.99
+SIGNIFICANCE = 0.01  # the p-value below which a rise counts as real
 # The live-quality metric per task (contracts/metrics.py's reported names) and its direction.
 QUALITY_METRIC = {
     "binary": ("auc", True),
@@ -216,3 +221,47 @@ def quality(canary: Side, stable: Side, cfg: CanaryAnalysis, spec: LabelSpec) ->
     )
     failed = drop > cfg.max_quality_drop and z > Z_ONE_SIDED_1PCT
     return Check("quality", FAILED if failed else OK, detail, numbers)
+
+
+# ------------------------------------------------------------------------------------ latency
+
+
+def request_latencies(side: Side) -> pd.Series:
+    """One latency per request (ms): each of a request's rows carries the same one."""
+    if REQUEST_LATENCY_MS not in side.rows.columns:
+        return pd.Series(dtype="float64")
+    latency = pd.to_numeric(side.rows[REQUEST_LATENCY_MS], errors="coerce")
+    return latency.groupby(side.rows[REQUEST_ID]).first().dropna().astype("float64")
+
+
+def latency(canary: Side, stable: Side, cfg: CanaryAnalysis) -> Check:
+    values = {"canary": request_latencies(canary), "stable": request_latencies(stable)}
+    counts = {who: len(v) for who, v in values.items()}
+    for who, side in (("canary", canary), ("stable", stable)):
+        if not counts[who]:
+            detail = (
+                f"no request latencies for the {who} {side.version}: its request log lines have no latency_ms "
+                "(written by a predictor older than the latency log; serve it with the current image to compare)"
+            )
+            return Check("latency", NOT_JUDGED, detail, {f"{w}_requests": n for w, n in counts.items()})
+    if min(counts.values()) < cfg.min_requests:
+        detail = f"requests with a latency: canary {counts['canary']:,}, stable {counts['stable']:,}; "
+        detail += f"at least {cfg.min_requests:,} each needed"
+        return Check("latency", NOT_JUDGED, detail, {f"{w}_requests": n for w, n in counts.items()})
+    quantiles = {who: {q: float(v.quantile(q / 100)) for q in (50, 95)} for who, v in values.items()}
+    p95, base = quantiles["canary"][95], quantiles["stable"][95]
+    increase = p95 / base - 1 if base else (math.inf if p95 > 0 else 0.0)
+    # Is the canary's latency stochastically larger? Ranks, so a few slow outliers on a small side
+    # do not decide it alone.
+    p_value = float(mannwhitneyu(values["canary"], values["stable"], alternative="greater").pvalue)
+    # Flat, so that each is a KFP metric (component.py logs the numbers that are numbers).
+    numbers = {f"{who}_p{q}_ms": quantiles[who][q] for who in values for q in (50, 95)}
+    numbers |= {f"{who}_requests": n for who, n in counts.items()}
+    numbers |= {"p95_increase": increase, "p_value": p_value, "max_increase": cfg.max_latency_increase}
+    detail = (
+        f"p95 {p95:.1f} ms (canary, p50 {quantiles['canary'][50]:.1f}) vs {base:.1f} ms (stable, p50 "
+        f"{quantiles['stable'][50]:.1f}): {increase:+.0%} (allowed +{cfg.max_latency_increase:.0%}), "
+        f"Mann-Whitney p = {p_value:.2g}"
+    )
+    failed = increase > cfg.max_latency_increase and p_value < SIGNIFICANCE
+    return Check("latency", FAILED if failed else OK, detail, numbers)

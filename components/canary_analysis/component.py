@@ -1,5 +1,5 @@
 from kfp import dsl
-from kfp.dsl import Artifact, Dataset, Input, Output
+from kfp.dsl import Artifact, Dataset, Input, Metrics, Output
 
 from components.images import PIPELINE_IMAGE
 
@@ -9,6 +9,7 @@ def canary_analysis(
     config: str,
     window: Input[Dataset],
     analysis: Output[Artifact],
+    metrics: Output[Metrics],
     baseline_window: Input[Dataset] = None,
     canary_version: str = "",
     stable_version: str = "",
@@ -18,7 +19,11 @@ def canary_analysis(
 ):
     """Canary vs stable over a request window: promote, rollback or inconclusive (analysis.json +
     analysis.md); act: carry it out on the InferenceService (push.kserve, or namespace/name).
-    baseline_window: the stable version's own window (RawDeployment has no traffic split)."""
+    baseline_window: the stable version's own window (RawDeployment has no traffic split).
+    metrics: the checks' numbers (KFP Metrics: the run's UI compares them across runs)."""
+    import math
+    from numbers import Real
+
     from components.canary_analysis.executor import Inputs, Outputs, run
     from components.common.io import reported_failure, setup_logging
     from contracts.config import parse_config
@@ -49,3 +54,9 @@ def canary_analysis(
             "reasons": "; ".join(result.reasons),
         }
     )
+    metrics.log_metric("canary_requests", result.requests["canary"])
+    metrics.log_metric("stable_requests", result.requests["stable"])
+    for check in result.checks:  # each check's own scalars (error_rate.z, predictions.distance, ...)
+        for key, value in check["numbers"].items():
+            if isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value):
+                metrics.log_metric(f"{check['name']}.{key}", float(value))

@@ -10,8 +10,8 @@ Where the two versions' requests come from depends on KServe's deployment mode
                  stable side is the previous version's own window (`baseline_window`).
 
 The checks (checks.py): request volume (too few on either side -> inconclusive, nothing done),
-error rate, prediction distribution, live quality where labels arrived. Any failed -> rollback;
-else promote. Writes analysis.json and analysis.md to `analysis`.
+error rate, prediction distribution, live quality where labels arrived, latency where the log
+has it. Any failed -> rollback; else promote. Writes analysis.json and analysis.md to `analysis`.
 
 Acting reads the InferenceService first and refuses when it no longer runs the analysed canary
 (its tabml.dev/model-version annotation names another version): the window is then about a
@@ -160,6 +160,7 @@ def analyse(config: PipelineConfig, inputs: Inputs, canary_version: str = "") ->
             checks.error_rate(canary, stable, cfg),
             checks.predictions(canary, stable, cfg, kind),
             checks.quality(canary, stable, cfg, config.label),
+            checks.latency(canary, stable, cfg),
         ]
     return canary, stable, found
 

@@ -3,13 +3,15 @@ for binary classification, multiclass classification and regression (predictor/t
 
 preprocess  parses and checks the payload (v1 dict or v2 InferRequest) -> Batch, or a 400
 predict     runs `serving_raw` on the batch (in the server's thread pool; TF releases the GIL)
-postprocess builds the task's v1 / v2 response and writes the request log lines
+postprocess builds the task's v1 / v2 response and writes the request log lines, with the
+            request's latency from preprocess's start (Batch.started) to the response built
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -81,6 +83,7 @@ class Batch:
     request_id: str
     arrays: dict[str, np.ndarray]
     features: list[dict]  # per instance, as logged
+    started: float  # time.perf_counter() when preprocess began: the logged latency's start
     outputs: dict[str, np.ndarray] = field(default_factory=dict)  # the signature's, by name
     requested_outputs: list = field(default_factory=list)
 
@@ -180,13 +183,19 @@ class TabularModel(Model):
         return self.head.output_types() if self.head else []
 
     # -- request path ------------------------------------------------------------------------
-    def _reject(self, request_id: str, protocol: str, error: str) -> None:
+    def _reject(self, request_id: str, protocol: str, error: str, started: float) -> None:
         REJECTED.labels(self.name, protocol).inc()
         self.request_logger.rejected(
-            request_id=request_id, model_name=self.name, model_version=self.version, protocol=protocol, error=error
+            request_id=request_id,
+            model_name=self.name,
+            model_version=self.version,
+            protocol=protocol,
+            error=error,
+            latency_ms=_elapsed_ms(started),
         )
 
     async def preprocess(self, payload, headers=None):
+        started = time.perf_counter()
         headers = headers or {}
         protocol = "v2" if isinstance(payload, InferRequest) else "v1"
         request_id = headers.get("x-request-id") or (
@@ -201,16 +210,16 @@ class TabularModel(Model):
             else:
                 arrays, rows = F.from_v1(self.specs, payload, self.max_batch_size)
         except InvalidInput as e:
-            self._reject(request_id, protocol, str(e))
+            self._reject(request_id, protocol, str(e), started)
             raise
         requested = list(payload.request_outputs or []) if protocol == "v2" else []
         for out in requested:
             if out.name not in self.head.names:
                 have = ", ".join(f"'{n}'" for n in self.head.names)
                 error = f"unknown output '{out.name}'; this {self.task} model's outputs are {have}"
-                self._reject(request_id, protocol, error)
+                self._reject(request_id, protocol, error, started)
                 raise InvalidInput(error)
-        return Batch(protocol, request_id, arrays, rows, requested_outputs=requested)
+        return Batch(protocol, request_id, arrays, rows, started, requested_outputs=requested)
 
     async def predict(self, payload: Batch, headers=None, response_headers=None) -> Batch:
         loop = asyncio.get_running_loop()
@@ -228,8 +237,9 @@ class TabularModel(Model):
 
     async def postprocess(self, result: Batch, headers=None, response_headers=None):
         predictions = self.head.v1(result.outputs)
-        # Written before the response (a logged request is never lost), but on a worker thread:
-        # a slow log sink must not stall the event loop that serves every other request.
+        response = self._response(result, predictions)
+        # Written before the response goes out (a logged request is never lost), but on a worker
+        # thread: a slow log sink must not stall the event loop that serves every other request.
         await asyncio.to_thread(
             self.request_logger.predictions,
             request_id=result.request_id,
@@ -239,11 +249,15 @@ class TabularModel(Model):
             protocol=result.protocol,
             features=result.features,
             predictions=predictions,
+            latency_ms=_elapsed_ms(result.started),
         )
         self._observe(result.outputs, len(predictions))
         if response_headers is not None:
             response_headers["x-request-id"] = result.request_id
             response_headers["x-model-version"] = self.version
+        return response
+
+    def _response(self, result: Batch, predictions: list):
         if result.protocol == "v1":
             return {"predictions": predictions, "model_name": self.name, "model_version": self.version}
         binary = bool(result.requested_outputs and result.requested_outputs[0].binary_data)
@@ -260,3 +274,7 @@ class TabularModel(Model):
             use_binary_outputs=binary,
             requested_outputs=result.requested_outputs or None,
         )
+
+
+def _elapsed_ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0

@@ -3,12 +3,16 @@
 One line per predicted instance:
   {"timestamp": "2026-11-22T09:30:00.123Z", "request_id": "...", "model_name": "...",
    "model_version": "1795336860", "task": "binary", "protocol": "v1", "index": 0, "batch_size": 2,
-   "features": {...raw features as served...}, "prediction": 0.137}
+   "features": {...raw features as served...}, "prediction": 0.137, "latency_ms": 12.8}
 where "prediction" is the instance's item of the v1 answer, whatever the protocol:
   binary      the positive-class probability, 0.137
   multiclass  {"class": "cat", "probabilities": {"cat": 0.91, "dog": 0.06, "fox": 0.03}}
   regression  the predicted value, 23.4
 and one line per rejected request (status 400), with "error" instead of features/prediction.
+"latency_ms" is the request's server-side time, the same on each of its lines: from the
+predictor's preprocess (the body already read by KServe) to its response built (model.py),
+by time.perf_counter. Logs written before it was added have no such key: readers treat it as
+optional.
 
 `path` is "-" (standard output: on GKE, Cloud Logging then stores each line as a structured
 jsonPayload, and a log sink to BigQuery or GCS hands them to the monitoring job), a file
@@ -75,9 +79,11 @@ class RequestLogger:
         protocol: str,
         features: list[dict],
         predictions: list,
+        latency_ms: float | None = None,
     ) -> None:
         ts = _now()
         n = len(predictions)
+        timing = {} if latency_ms is None else {"latency_ms": round(latency_ms, 3)}
         self._write(
             [
                 {
@@ -92,24 +98,33 @@ class RequestLogger:
                     "features": f,
                     "prediction": p,
                 }
+                | timing
                 for i, (f, p) in enumerate(zip(features, predictions, strict=True))
             ]
         )
 
-    def rejected(self, *, request_id: str, model_name: str, model_version: str, protocol: str, error: str) -> None:
-        self._write(
-            [
-                {
-                    "timestamp": _now(),
-                    "request_id": request_id,
-                    "model_name": model_name,
-                    "model_version": model_version,
-                    "protocol": protocol,
-                    "status": 400,
-                    "error": error,
-                }
-            ]
-        )
+    def rejected(
+        self,
+        *,
+        request_id: str,
+        model_name: str,
+        model_version: str,
+        protocol: str,
+        error: str,
+        latency_ms: float | None = None,
+    ) -> None:
+        line = {
+            "timestamp": _now(),
+            "request_id": request_id,
+            "model_name": model_name,
+            "model_version": model_version,
+            "protocol": protocol,
+            "status": 400,
+            "error": error,
+        }
+        if latency_ms is not None:
+            line["latency_ms"] = round(latency_ms, 3)
+        self._write([line])
 
     def close(self) -> None:
         with self._lock:

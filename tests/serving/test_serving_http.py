@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import math
 import struct
+import time
 
 import numpy as np
 import pytest
@@ -265,11 +266,13 @@ def test_request_log_has_features_prediction_version_and_id(servers, fixtures, e
     server, fixture = servers[example], fixtures[example]
     instances = fixture.instances[:4]
     with server.client() as c:
+        sent = time.perf_counter()
         r = c.post(
             f"/v1/models/{server.model_name}:predict",
             json={"instances": instances},
             headers={"x-request-id": f"log-check-{example}"},
         )
+        round_trip_ms = (time.perf_counter() - sent) * 1000
         bad = c.post(
             f"/v1/models/{server.model_name}:predict",
             json={"instances": [{"no_such_feature": 1.0}]},
@@ -289,13 +292,19 @@ def test_request_log_has_features_prediction_version_and_id(servers, fixtures, e
         assert line["protocol"] == "v1" and line["batch_size"] == 4
         stamp = dt.datetime.fromisoformat(line["timestamp"].replace("Z", "+00:00"))
         assert abs((dt.datetime.now(dt.UTC) - stamp).total_seconds()) < 600
+    # The request's server-side time, once per request: the same on each of its lines, and
+    # within the client's own round trip.
+    assert len({x["latency_ms"] for x in mine}) == 1
+    assert isinstance(mine[0]["latency_ms"], float) and 0 < mine[0]["latency_ms"] < round_trip_ms
     [rejected] = [x for x in lines if x["request_id"] == f"log-check-bad-{example}"]
     first_feature = sorted(instances[0])[0]
     assert rejected["status"] == 400 and f"'{first_feature}'" in rejected["error"]
+    assert isinstance(rejected["latency_ms"], float) and rejected["latency_ms"] > 0
     v2_lines = [x for x in lines if x["request_id"] == f"log-check-v2-{example}"]
     assert [x["protocol"] for x in v2_lines] == ["v2", "v2"]
     assert [x["features"] for x in v2_lines] == instances[:2]
     assert [x["prediction"] for x in v2_lines] == r.json()["predictions"][:2]
+    assert v2_lines[0]["latency_ms"] == v2_lines[1]["latency_ms"] > 0
 
 
 def _samples(text: str, metric: str, *labels: str) -> list[tuple[str, float]]:
