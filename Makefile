@@ -19,7 +19,7 @@ EXAMPLE ?= chicago_taxi
 CONFIG ?= examples/$(EXAMPLE)/config.yaml
 EXAMPLES := $(sort $(wildcard examples/*/config.yaml))
 
-.PHONY: help setup setup-serving setup-browser setup-promtool run serve test test-all test-fast lint bench compile clean terraform-go-tools terraform-tools terraform-check
+.PHONY: help setup setup-serving setup-browser setup-promtool run loop serve test test-all test-fast lint bench compile clean terraform-go-tools terraform-tools terraform-check
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
@@ -41,6 +41,9 @@ setup-serving: $(SERVING)/.synced  ## create serving/.venv from serving/uv.lock
 run: setup  ## run the whole pipeline locally on an example (EXAMPLE=chicago_taxi) or CONFIG=...
 	$(BIN)/tabml run-local --config $(CONFIG)
 
+loop: setup setup-serving  ## the monitoring loop end to end on this machine: train, serve, drift, retrain, canary, promote/rollback
+	$(BIN)/tabml loop --config $(CONFIG)
+
 serve: setup setup-serving  ## serve the newest model `make run` pushed for CONFIG on 127.0.0.1:8080 (KServe v1 + v2)
 	$(BIN)/tabml serve --config $(CONFIG)
 
@@ -61,8 +64,9 @@ test-fast: setup setup-serving setup-browser setup-promtool  ## unit tests only 
 	$(BIN)/pytest -m "not slow and not pipeline"
 	$(SERVING)/bin/pytest tests/serving -m "not slow"
 
-bench: setup setup-serving  ## the benchmarks (print figures, assert nothing): drift detection, serving
+bench: setup setup-serving  ## the benchmarks (print figures, assert nothing): drift detection, monitoring 100k requests, serving
 	$(BIN)/python bench/drift.py
+	$(BIN)/python bench/monitor.py
 	$(SERVING)/bin/python bench/serving_bench.py
 
 compile: setup  ## regenerate compiled/ from the pipeline code, for every example

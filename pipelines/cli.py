@@ -95,6 +95,9 @@ def run_local_cmd(
     data_source: str | None = typer.Option(None, help="Override data.source (file, glob, dir, gs://)."),
     epochs: int | None = typer.Option(None, min=1, help="Override model.epochs."),
     registry: str | None = typer.Option(None, help="Override push.registry."),
+    extra_data: str = typer.Option(
+        "", help="Labelled rows appended to the data (e.g. a monitoring window's labelled.csv): features + label."
+    ),
 ) -> None:
     """Run the whole pipeline on this machine (kfp.local, in this environment)."""
     from pipelines.local_run import run_local
@@ -108,7 +111,9 @@ def run_local_cmd(
         raise typer.Exit(2) from None
     console.print(f"Running '{cfg.pipeline_name}' locally; artifacts under {pipeline_root}/")
     try:
-        run = run_local(cfg, pipeline_root, data_source=data_source, epochs=epochs, registry=registry)
+        run = run_local(
+            cfg, pipeline_root, data_source=data_source, epochs=epochs, registry=registry, extra_data=extra_data
+        )
     except RuntimeError as err:
         console.print(f"[red]run failed:[/red] {err}\nThe step's full log is above. Nothing was pushed.")
         raise typer.Exit(1) from None
@@ -167,6 +172,32 @@ def canary_cmd(
     console.print(f"{output_dir}/analysis/analysis.md")
 
 
+@app.command("loop")
+def loop_cmd(
+    config: Path = ConfigOption,
+    workdir: Path = typer.Option(Path("artifacts/loop"), help="Everything the loop writes (emptied first)."),
+    shift_feature: str = typer.Option("trip_miles", help="The numeric feature the shifted traffic changes."),
+    shift_factor: float = typer.Option(3.0, help="What the shift multiplies it by."),
+    canary_percent: int = typer.Option(20, min=1, max=99, help="The retrained model's share of traffic."),
+) -> None:
+    """The whole loop locally: train and serve v1, replay live traffic (unshifted, then shifted),
+    monitor, retrain, canary against a Kubernetes API stand-in, analyse, promote or roll back."""
+    from pipelines.local_run import RunFailed
+    from pipelines.local_serving import LocalServingError
+    from pipelines.loop import LoopError, LoopPlan, run_loop
+
+    cfg = _load(config)
+    if shift_feature not in {f.name for f in cfg.features}:
+        console.print(f"[red]error:[/red] --shift-feature {shift_feature!r} is not a feature of {config}")
+        raise typer.Exit(2)
+    plan = LoopPlan(shift_feature=shift_feature, shift_factor=shift_factor, canary_percent=canary_percent)
+    try:
+        run_loop(cfg, workdir, plan)
+    except (LoopError, LocalServingError, RunFailed) as err:
+        console.print(f"[red]loop failed:[/red] {err}")
+        raise typer.Exit(1) from None
+
+
 @app.command("monitor")
 def monitor_cmd(
     config: Path = ConfigOption,
@@ -178,7 +209,9 @@ def monitor_cmd(
     window_hours: float = typer.Option(24.0, min=0.001, help="Window length when --start is not given."),
     labels: str = typer.Option("", help="Ground truth that arrived later: CSV or JSON lines with request_id."),
     registry: str | None = typer.Option(None, help="Override push.registry."),
-    retrain_target: str = typer.Option("record", help="record (record the trigger only), kfp or vertex."),
+    retrain_target: str = typer.Option(
+        "record", help="record (record the trigger only), local (train here when triggered), kfp or vertex."
+    ),
     training_package: str = typer.Option("", help="[kfp/vertex] The compiled training pipeline a retrain starts."),
     param: list[str] = typer.Option(
         [], "--param", "-p", help="A retrain's training parameter name=value; repeatable (e.g. -p data_source=...)."
@@ -186,17 +219,23 @@ def monitor_cmd(
     cooldown_hours: float = typer.Option(24.0, min=0, help="At most one retrain per this many hours."),
     host: str = typer.Option("", help="[kfp] KFP API endpoint a retrain is started on."),
     pipeline_root: Path = typer.Option(Path("artifacts/monitor_runs"), help="Where run artifacts go."),
+    training_root: Path = typer.Option(
+        Path("artifacts/local_runs"), help="[local] Where a retrain's training run artifacts go."
+    ),
 ) -> None:
     """Judge a window of served requests (skew, drift, live quality) and retrain when needed:
-    the monitoring pipeline on this machine (kfp.local)."""
+    the monitoring pipeline on this machine (kfp.local); with --retrain-target local, then the
+    training pipeline on the data plus the window's labelled rows."""
     import json
 
     from pipelines.local_run import RunFailed
     from pipelines.monitoring_pipeline import run_monitor_local
 
     cfg = _load(config)
-    if retrain_target not in ("record", "kfp", "vertex"):
-        console.print(f"[red]error:[/red] --retrain-target must be record, kfp or vertex, got {retrain_target!r}")
+    if retrain_target not in ("record", "local", "kfp", "vertex"):
+        console.print(
+            f"[red]error:[/red] --retrain-target must be record, local, kfp or vertex, got {retrain_target!r}"
+        )
         raise typer.Exit(2)
     pairs = dict(p.split("=", 1) for p in param if "=" in p)
     if len(pairs) != len(param):
@@ -230,6 +269,19 @@ def monitor_cmd(
         console.print(f"  note: {line}")
     console.print(f"Retrain: {trigger['reason']}")
     console.print(f"Report: {run.artifacts['monitor']['report']}  (run directory {run.run_dir})")
+    if retrain_target == "local" and trigger["triggered"]:
+        from pipelines.retrain import RetrainError, start_local_retrain
+
+        params = trigger["run"]["params"]
+        rows = trigger.get("labelled_rows", 0)
+        extra = f" plus {rows:,} labelled rows ({params['extra_data']})" if params.get("extra_data") else ""
+        console.print(f"Retraining on this machine: {params.get('data_source') or cfg.data.source}{extra}")
+        try:
+            retrained = start_local_retrain(cfg, run.artifacts["retrain-trigger"]["result"], training_root, registry)
+        except (RetrainError, RuntimeError) as err:
+            console.print(f"[red]retrain failed:[/red] {err}\nThe step's full log is above. Nothing was pushed.")
+            raise typer.Exit(1) from None
+        print_summary(retrained)
 
 
 # ------------------------------------------------------------ cluster: submit, schedule, runs
@@ -540,15 +592,25 @@ def serve_cmd(
 @app.command("report")
 def report_cmd(
     runs: str = typer.Argument("artifacts/local_runs", help="A pipeline root: local directory or gs://."),
+    monitor_runs: list[str] = typer.Option(
+        ["artifacts/monitor_runs"],
+        "--monitor-runs",
+        help="A pipeline root of monitoring runs (`tabml monitor`'s); repeat for more. Every root is searched "
+        "for training and monitoring runs alike.",
+    ),
     output: Path = typer.Option(Path("artifacts/report-site"), help="Where the site is written."),
     serve: bool = typer.Option(False, "--serve", help="Then serve it on http://127.0.0.1:PORT."),
     port: int = typer.Option(8000, help="Port for --serve."),
 ) -> None:
-    """Build a browsable site from run artifacts: an index of runs and each run's evaluation report."""
-    from pipelines.report_site import build_site
+    """Build a browsable site from run artifacts: an index of training and monitoring runs, and
+    each run's evaluation or monitoring report."""
+    from pipelines.report_site import build
 
-    index, count = build_site(runs, output)
-    console.print(f"wrote {index} ({count} run(s) with an evaluation report)")
+    site = build([runs, *monitor_runs], output)
+    console.print(
+        f"wrote {site.index} ({site.training_runs} run(s) with an evaluation report, "
+        f"{site.monitoring_runs} monitoring run(s))"
+    )
     if serve:
         import functools
         import http.server

@@ -205,6 +205,7 @@ def test_caching_retries_and_parameters(name, target):
     params = spec["root"]["inputDefinitions"]["parameters"]
     assert set(params) == {
         "data_source",
+        "extra_data",
         "epochs",
         "value_thresholds",
         "model_registry",
@@ -309,6 +310,11 @@ def test_monitoring_yaml_is_up_to_date_and_never_cached(tmp_path, name, target):
     assert tasks["retrain-trigger"]["inputs"]["artifacts"]["decision"]["taskOutputArtifact"] == {
         "outputArtifactKey": "decision",
         "producerTask": "monitor",
+    }
+    # The window's labelled rows become the retrain's extra_data.
+    assert tasks["retrain-trigger"]["inputs"]["artifacts"]["window"]["taskOutputArtifact"] == {
+        "outputArtifactKey": "window",
+        "producerTask": "request-window",
     }
     image = images_for(DEFAULT_IMAGE_REGISTRY, DEFAULT_IMAGE_TAG).cpu
     for container in executors(spec).values():

@@ -287,8 +287,9 @@ def test_monitor_cli_refuses_an_unknown_retrain_target():
 
     from pipelines.cli import app
 
-    result = CliRunner().invoke(app, ["monitor", "--request-log", "x.jsonl", "--retrain-target", "local"])
-    assert result.exit_code == 2 and "--retrain-target must be record, kfp or vertex, got 'local'" in result.output
+    result = CliRunner().invoke(app, ["monitor", "--request-log", "x.jsonl", "--retrain-target", "argo"])
+    assert result.exit_code == 2
+    assert "--retrain-target must be record, local, kfp or vertex, got 'argo'" in result.output
 
 
 @pytest.mark.pipeline

@@ -1,7 +1,8 @@
 """A local HTTP server standing in for the Kubernetes API server's custom-objects endpoints
-(InferenceServices). It records every request (method, path, Content-Type, body) and keeps the
-objects, applying JSON merge patches (RFC 7386) as the API server does, with resourceVersion
-conflicts (409) and 404s, so tests assert on the real request bodies and the resulting object.
+(InferenceServices), for the tests and for `make loop` (which has no cluster). It records every
+request (method, path, Content-Type, body) and keeps the objects, applying JSON merge patches
+(RFC 7386) as the API server does, with resourceVersion conflicts (409) and 404s, so tests
+assert on the real request bodies and the resulting object.
 
 `controller`, when set, stands in for KServe's controller: it is called with the stored object
 after each create or patch and may write its status (or a Deployment, for RawDeployment), as
@@ -171,3 +172,27 @@ class FakeKubernetes:
         with open(path, "w") as f:
             json.dump(config, f)  # YAML is a superset of JSON: the client reads it as it is
         return str(path)
+
+
+def serverless_controller(fake: FakeKubernetes) -> None:
+    """Plays KServe's controller in Serverless mode for every InferenceService: a change to the
+    predictor's spec (not to its canary share or annotations) is a new Knative revision, ready
+    at once. Traffic itself is the caller's business (`make loop` routes by canaryTrafficPercent)."""
+    revisions: dict[tuple[str, str], tuple[int, str]] = {}
+
+    def reconcile(obj: dict) -> None:
+        key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
+        predictor = {k: v for k, v in obj["spec"]["predictor"].items() if k != "canaryTrafficPercent"}
+        spec = json.dumps(predictor, sort_keys=True)
+        n, seen = revisions.get(key, (0, ""))
+        if spec != seen:
+            n += 1
+            revisions[key] = (n, spec)
+        revision = f"{key[1]}-predictor-{n:05d}"
+        obj["status"] = {
+            "deploymentMode": "Serverless",
+            "components": {"predictor": {"latestCreatedRevision": revision, "latestReadyRevision": revision}},
+            "conditions": [{"type": "PredictorReady", "status": "True"}, {"type": "Ready", "status": "True"}],
+        }
+
+    fake.controller = reconcile
