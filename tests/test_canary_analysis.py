@@ -355,6 +355,29 @@ def test_latency_noise_at_a_small_window_does_not_roll_back():
     assert few.verdict == "not_judged" and "canary 60, stable 100; at least 100 each needed" in few.detail
 
 
+def test_a_fast_canary_a_few_ms_slower_is_not_rolled_back():
+    """A process serving 20% of the traffic answers a little slower than one serving 80% (the
+    same model, measured: p95 +37%, about 2 ms): relative and significant, but not a rise that
+    matters; min_latency_increase_ms keeps it."""
+    rng = np.random.default_rng(2)
+    stable_ms, canary_ms = rng.lognormal(np.log(3), 0.3, 800), rng.lognormal(np.log(4), 0.3, 200)
+
+    def side(version, ms):
+        return Side(
+            version,
+            pd.DataFrame({REQUEST_ID: [f"{version}-{i}" for i in range(len(ms))], REQUEST_LATENCY_MS: ms}),
+            0,
+            "",
+        )
+
+    found = checks.latency(side(CANARY, canary_ms), side(STABLE, stable_ms), CanaryAnalysis())
+    numbers = found.numbers
+    assert numbers["p95_increase"] > 0.2 and numbers["p_value"] < 0.01 and 0 < numbers["p95_increase_ms"] < 5
+    assert found.verdict == "ok" and "or +5 ms" in found.detail
+    strict = checks.latency(side(CANARY, canary_ms), side(STABLE, stable_ms), CanaryAnalysis(min_latency_increase_ms=1))
+    assert strict.verdict == "failed"
+
+
 def test_a_window_of_one_version_without_a_baseline_says_what_to_give(served, tmp_path):
     config, instances = served
     serve(tmp_path / "logs" / "pod.jsonl", CANARY, instances[:150], scores(2, 150))

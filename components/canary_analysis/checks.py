@@ -258,10 +258,13 @@ def latency(canary: Side, stable: Side, cfg: CanaryAnalysis) -> Check:
     numbers = {f"{who}_p{q}_ms": quantiles[who][q] for who in values for q in (50, 95)}
     numbers |= {f"{who}_requests": n for who, n in counts.items()}
     numbers |= {"p95_increase": increase, "p_value": p_value, "max_increase": cfg.max_latency_increase}
+    numbers |= {"p95_increase_ms": p95 - base, "min_increase_ms": cfg.min_latency_increase_ms}
     detail = (
         f"p95 {p95:.1f} ms (canary, p50 {quantiles['canary'][50]:.1f}) vs {base:.1f} ms (stable, p50 "
-        f"{quantiles['stable'][50]:.1f}): {increase:+.0%} (allowed +{cfg.max_latency_increase:.0%}), "
+        f"{quantiles['stable'][50]:.1f}): {increase:+.0%}, {p95 - base:+.1f} ms "
+        f"(allowed +{cfg.max_latency_increase:.0%} or +{cfg.min_latency_increase_ms:g} ms), "
         f"Mann-Whitney p = {p_value:.2g}"
     )
-    failed = increase > cfg.max_latency_increase and p_value < SIGNIFICANCE
+    # All three: relative, absolute (a share of traffic alone costs a process a few ms) and significant.
+    failed = increase > cfg.max_latency_increase and p95 - base > cfg.min_latency_increase_ms and p_value < SIGNIFICANCE
     return Check("latency", FAILED if failed else OK, detail, numbers)
