@@ -68,6 +68,7 @@ bench: setup setup-serving  ## the benchmarks (print figures, assert nothing): d
 	$(BIN)/python bench/drift.py
 	$(BIN)/python bench/monitor.py
 	$(SERVING)/bin/python bench/serving_bench.py
+	$(SERVING)/bin/python bench/serving_load.py
 
 compile: setup  ## regenerate compiled/ from the pipeline code, for every example
 	@for c in $(EXAMPLES); do $(BIN)/tabml compile --config $$c --output-dir compiled || exit 1; done

@@ -2,7 +2,8 @@
 resolver and the predictor (serving environment):
 
     <registry>/<model_name>/<version>/   saved_model.pb, variables/, assets/,
-                                         model_metadata.json, training_stats/FeatureStats.pb
+                                         model_metadata.json, training_stats/FeatureStats.pb,
+                                         schema/schema.pbtxt
 
 Versions are integer Unix seconds, as TFX's Pusher names them. A version counts once its
 model_metadata.json exists: the Pusher writes it last, so a directory without it is a push in
@@ -24,6 +25,9 @@ METADATA_FILE = "model_metadata.json"
 MODEL_SHA256 = "model_sha256"
 # The train split's TFDV statistics the version was trained on (later runs compare to them).
 TRAINING_STATS = os.path.join("training_stats", "FeatureStats.pb")
+# The TFDV schema the version was trained with (text format): the predictor checks requests
+# against its domains. Versions pushed before it was added have none.
+TRAINING_SCHEMA = os.path.join("schema", "schema.pbtxt")
 # Set in a KFP step's container (KFP's Argo compiler) / in a Vertex CustomJob (a Vertex
 # Pipelines step). Not KUBERNETES_SERVICE_HOST: a Kubeflow notebook has it, and a local run
 # there may well use a directory on its persistent volume.

@@ -14,7 +14,7 @@ from sklearn.metrics import roc_auc_score
 from components.common.io import file_sha256
 from contracts.artifacts import is_blessed
 from contracts.config import Threshold
-from contracts.registry import TRAINING_STATS, complete_versions, latest_version, model_base
+from contracts.registry import TRAINING_SCHEMA, TRAINING_STATS, complete_versions, latest_version, model_base
 from tests.conftest import evaluate, push
 
 
@@ -109,6 +109,8 @@ def test_blessed_model_is_pushed_with_metadata(chain, evaluated, tmp_path):
     assert meta["task"] == "binary" and meta["label"]["class_counts"]["train"]["positive"] > 0
     # The train split's statistics travel with the model (later runs compare against them).
     assert (base / str(first.version) / TRAINING_STATS).exists()
+    # So does the schema it was trained with (the predictor checks requests against its domains).
+    assert (base / str(first.version) / TRAINING_SCHEMA).read_bytes() == (chain.schema / "schema.pbtxt").read_bytes()
     assert latest_version(str(registry), chain.config.model_name).version == first.version
     loaded = tf.saved_model.load(str(base / str(first.version)))
     assert set(loaded.signatures) == {"serving_default", "serving_raw"}

@@ -3,7 +3,7 @@ otherwise and says why.
 
 Registry layout (what TF Serving and KServe's TF Serving runtime read as a model base path):
     <registry>/<model_name>/<version>/saved_model.pb, variables/, assets/, model_metadata.json,
-                                      training_stats/FeatureStats.pb
+                                      training_stats/FeatureStats.pb, schema/schema.pbtxt
 (contracts/registry.py). Versions are integer timestamps (seconds), as TFX's Pusher names them.
 
 Atomicity: on a local filesystem the model is staged in a hidden sibling directory and
@@ -35,12 +35,20 @@ from dataclasses import asdict, dataclass
 import tensorflow as tf
 
 from components.common.io import file_sha256, log, read_json, write_json
-from contracts.artifacts import BLESSING_JSON, PUSH_RESULT, SCHEMA_FILE, is_blessed, serving_model_dir, stats_path
+from contracts.artifacts import (
+    BLESSING_JSON,
+    PUSH_RESULT,
+    is_blessed,
+    schema_path,
+    serving_model_dir,
+    stats_path,
+)
 from contracts.config import PipelineConfig
 from contracts.executor import ExecutorResult
 from contracts.registry import (
     METADATA_FILE,
     MODEL_SHA256,
+    TRAINING_SCHEMA,
     TRAINING_STATS,
     checked_registry,
     find_version,
@@ -242,7 +250,7 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> PushResult:
             "baseline_version": (blessing.get("baseline") or {}).get("version"),
             # What ExampleGen actually read (the run's data_source, not the config's default).
             "data_source": (blessing.get("data") or {}).get("source") or config.data.source,
-            "schema_sha256": file_sha256(os.path.join(inputs.schema, SCHEMA_FILE)),
+            "schema_sha256": file_sha256(schema_path(inputs.schema)),
             "config_sha256": config.fingerprint(),
             "git_commit": inputs.git_commit or None,
             "run_reason": inputs.run_reason or None,
@@ -252,6 +260,8 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> PushResult:
             kube_custom_objects_api()
         train_stats = stats_path(inputs.statistics, "train") if inputs.statistics else ""
         extra = {TRAINING_STATS: train_stats} if train_stats and tf.io.gfile.exists(train_stats) else {}
+        # The schema travels with the model: the predictor checks requests against its domains.
+        extra[TRAINING_SCHEMA] = schema_path(inputs.schema)
         pushed = push_model(serving_model_dir(inputs.model), registry, config.model_name, metadata, extra)
         version, destination = pushed.version, pushed.destination
         # A retried push (its rollout failed) finds its version: the rollout below points at it again.

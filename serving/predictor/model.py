@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from contracts.signatures import CLASSES, SERVING_RAW
 
 from . import features as F
 from . import tasks as T
+from .domains import DomainChecker, load_checker
 from .model_dir import resolve
 from .request_log import RequestLogger
 
@@ -34,12 +36,19 @@ from .request_log import RequestLogger
 log = logging.getLogger("kserve.tabml")
 
 DEFAULT_MAX_BATCH_SIZE = 1024
+# Out-of-domain values (domains.py) are counted and logged; rejected with a 400 only when this is set.
+REJECT_OUT_OF_DOMAIN_ENV = "REJECT_OUT_OF_DOMAIN"
 
 # Added to KServe's own request_{preprocess,predict,postprocess}_seconds on /metrics.
 REJECTED = Counter(
     "tabml_predictor_rejected_requests", "requests answered with 400 by the predictor", ["model_name", "protocol"]
 )
 INSTANCES = Counter("tabml_predictor_instances", "instances predicted", ["model_name", "model_version"])
+LOG_DROPPED = Counter(
+    "tabml_predictor_request_log_dropped_lines",
+    "request-log lines dropped because the log's queue was full (a sink slower than the traffic)",
+    ["model_name"],
+)
 PROBABILITY = Histogram(
     "tabml_predictor_probability",
     "per instance: the positive-class probability (binary) or the top class's probability (multiclass)",
@@ -86,6 +95,7 @@ class Batch:
     started: float  # time.perf_counter() when preprocess began: the logged latency's start
     outputs: dict[str, np.ndarray] = field(default_factory=dict)  # the signature's, by name
     requested_outputs: list = field(default_factory=list)
+    out_of_domain: list[list[str]] = field(default_factory=list)  # per instance; [] when none
 
 
 def _parse_json(body):
@@ -103,11 +113,18 @@ class TabularModel(Model):
         *,
         max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
         request_log: str | None = None,
+        request_log_sample: float | None = None,
+        reject_out_of_domain: bool | None = None,
     ):
         super().__init__(name, return_response_headers=True)
+        if reject_out_of_domain is None:
+            reject_out_of_domain = os.environ.get(REJECT_OUT_OF_DOMAIN_ENV, "").lower() in ("1", "true", "yes")
+        self.reject_out_of_domain = reject_out_of_domain
+        self.domains: DomainChecker | None = None
         self.model_path = model_path
         self.max_batch_size = max_batch_size
         self.request_log_path = request_log
+        self.request_log_sample = request_log_sample  # None: $REQUEST_LOG_SAMPLE, else 1
         self.request_logger: RequestLogger | None = None
         self.version = ""
         self.version_dir = ""
@@ -137,6 +154,7 @@ class TabularModel(Model):
         except ValueError as e:
             raise ValueError(f"'{SERVING_RAW}' of {self.version_dir}: {e}") from None
         self.specs = F.specs_from_signature(self._fn)
+        self.domains = load_checker(self.version_dir, self.specs, self.name, self.version)
         # Warm up (traces the graph) so that the first request is not the slow one; it also
         # gives a multiclass model's class names.
         warm = self.infer({s.name: np.asarray([s.fill], dtype=F.NUMPY[s.kind]) for s in self.specs})
@@ -150,10 +168,15 @@ class TabularModel(Model):
                 )
         if isinstance(self.head, T.RegressionHead):
             self._histogram = value_histogram(T.regression_buckets(self.metadata))
-        self.request_logger = RequestLogger(self.request_log_path, self.name)
+        self.request_logger = RequestLogger(
+            self.request_log_path,
+            self.name,
+            sample=self.request_log_sample,
+            on_drop=LOG_DROPPED.labels(self.name).inc,
+        )
         MODEL_INFO.labels(self.name, self.version, self.task, self.version_dir).set(1)
         log.info(
-            "serving %s version %s (%s) from %s (%d features, max batch %d, request log %s)",
+            "serving %s version %s (%s) from %s (%d features, max batch %d, request log %s, out-of-domain values %s)",
             self.name,
             self.version,
             self.task,
@@ -161,6 +184,7 @@ class TabularModel(Model):
             len(self.specs),
             self.max_batch_size,
             self.request_logger.path or "off",
+            "rejected" if self.reject_out_of_domain else "counted",
         )
         self.ready = True
         return self.ready
@@ -219,7 +243,15 @@ class TabularModel(Model):
                 error = f"unknown output '{out.name}'; this {self.task} model's outputs are {have}"
                 self._reject(request_id, protocol, error, started)
                 raise InvalidInput(error)
-        return Batch(protocol, request_id, arrays, rows, started, requested_outputs=requested)
+        batch = Batch(protocol, request_id, arrays, rows, started, requested_outputs=requested)
+        if self.domains:
+            found = self.domains.check(arrays)  # counted per feature, rejected or not
+            if found and self.reject_out_of_domain:
+                error = self.domains.message(found, arrays, protocol)
+                self._reject(request_id, protocol, error, started)
+                raise InvalidInput(error)
+            batch.out_of_domain = found.per_instance
+        return batch
 
     async def predict(self, payload: Batch, headers=None, response_headers=None) -> Batch:
         loop = asyncio.get_running_loop()
@@ -238,10 +270,9 @@ class TabularModel(Model):
     async def postprocess(self, result: Batch, headers=None, response_headers=None):
         predictions = self.head.v1(result.outputs)
         response = self._response(result, predictions)
-        # Written before the response goes out (a logged request is never lost), but on a worker
-        # thread: a slow log sink must not stall the event loop that serves every other request.
-        await asyncio.to_thread(
-            self.request_logger.predictions,
+        # Queued before the response goes out; the request log's own thread writes it (a slow
+        # sink never stalls the event loop; a full queue drops and counts).
+        self.request_logger.predictions(
             request_id=result.request_id,
             model_name=self.name,
             model_version=self.version,
@@ -250,6 +281,7 @@ class TabularModel(Model):
             features=result.features,
             predictions=predictions,
             latency_ms=_elapsed_ms(result.started),
+            out_of_domain=result.out_of_domain,
         )
         self._observe(result.outputs, len(predictions))
         if response_headers is not None:

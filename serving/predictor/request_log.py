@@ -12,14 +12,29 @@ and one line per rejected request (status 400), with "error" instead of features
 "latency_ms" is the request's server-side time, the same on each of its lines: from the
 predictor's preprocess (the body already read by KServe) to its response built (model.py),
 by time.perf_counter. Logs written before it was added have no such key: readers treat it as
-optional.
+optional. "out_of_domain" (only on an instance with such values): the features whose values
+are outside the training schema's domains (predictor/domains.py), e.g. ["fare"].
+
+Sampling (`sample`, default $REQUEST_LOG_SAMPLE or 1): the share of predicted requests logged,
+decided per request from its id (a request is logged whole or not at all, and the same id
+gets the same answer in every process); below 1 each line carries "sample": the rate, so a
+reader can weight counts by 1/sample. Rejected requests are always logged.
+
+Off the request path: the server's thread only queues the request's fields; a background
+thread builds the lines, writes them (one write per batch of queued requests) and flushes.
+The queue holds at most `max_pending` lines: beyond that a request's lines are dropped and
+counted (`dropped`, and `on_drop(n)`, the predictor's Prometheus counter) rather than letting
+a slow sink grow memory or stall serving. `close()` writes everything queued, then stops the
+thread; a line submitted after it is written at once by its caller.
 
 `path` is "-" (standard output: on GKE, Cloud Logging then stores each line as a structured
 jsonPayload, and a log sink to BigQuery or GCS hands them to the monitoring job), a file
 (ending in .jsonl / .json / .log / .ndjson) or a directory; in a directory each process
 writes its own `requests-<model_name>-<hostname>-<pid>.jsonl`, so several server workers never
-interleave partial lines. Each request's lines go out in one write under a lock and are
-flushed at once; read them with `pandas.read_json(path, lines=True)`.
+interleave partial lines. Read them with `pandas.read_json(path, lines=True)`.
+
+Standard library only (orjson when installed): the pipeline's tests load this file on its own
+to write logs as the predictor does.
 """
 
 from __future__ import annotations
@@ -27,11 +42,28 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import queue
 import socket
 import sys
 import threading
+import zlib
+from collections.abc import Callable
+
+try:
+    import orjson
+
+    def _dumps(record: dict) -> bytes:
+        return orjson.dumps(record)
+except ImportError:  # pragma: no cover - the serving env has orjson
+
+    def _dumps(record: dict) -> bytes:
+        return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
 
 _FILE_SUFFIXES = (".jsonl", ".json", ".log", ".ndjson")
+SAMPLE_ENV = "REQUEST_LOG_SAMPLE"
+DEFAULT_MAX_PENDING = 100_000  # lines queued for the writer; beyond: dropped and counted
+_STOP = object()
 
 
 def _now() -> str:
@@ -46,28 +78,78 @@ def log_file_for(path: str, model_name: str) -> str:
     return os.path.join(path, f"requests-{model_name}-{socket.gethostname()}-{os.getpid()}.jsonl")
 
 
+def sample_rate(value: float | str | None) -> float:
+    """The sampling rate in [0, 1]: `value`, else $REQUEST_LOG_SAMPLE, else 1."""
+    if value is None or value == "":
+        value = os.environ.get(SAMPLE_ENV, "") or 1.0
+    try:
+        rate = float(value)
+    except ValueError:
+        rate = -1.0
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"request log sample rate {value!r} (--request_log_sample / ${SAMPLE_ENV}): give 0..1")
+    return rate
+
+
+def sampled(request_id: str, rate: float) -> bool:
+    """Whether a request is logged: a hash of its id below the rate (deterministic per id)."""
+    if rate >= 1.0:
+        return True
+    return zlib.crc32(request_id.encode("utf-8")) < rate * 2**32
+
+
 class RequestLogger:
-    def __init__(self, path: str | None, model_name: str):
+    def __init__(
+        self,
+        path: str | None,
+        model_name: str,
+        *,
+        sample: float | str | None = None,
+        max_pending: int = DEFAULT_MAX_PENDING,
+        on_drop: Callable[[int], None] | None = None,
+    ):
         self.path = log_file_for(path, model_name) if path else None
-        self._lock = threading.Lock()
+        self.sample = sample_rate(sample)
+        self.max_pending = max_pending
+        self.on_drop = on_drop
+        self.dropped = 0  # lines
+        self._lock = threading.Lock()  # pending/dropped counts; the file's writes
+        self._pending = 0
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._file = None
+        self._thread: threading.Thread | None = None
         if self.path == "-":
             self._file = sys.stdout
         elif self.path:
             os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-            self._file = open(self.path, "a", encoding="utf-8", buffering=1)
+            self._file = open(self.path, "ab")
+        if self._file is not None:
+            self._thread = threading.Thread(target=self._run, name="request-log", daemon=True)
+            self._thread.start()
 
     @property
     def enabled(self) -> bool:
         return self._file is not None
 
-    def _write(self, records: list[dict]) -> None:
+    # -- the caller's side: queue, never block ---------------------------------------------------
+    def _submit(self, n: int, build: Callable[[], list[dict]]) -> None:
         if not self._file:
             return
-        text = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records)
+        if self._thread is None:  # closed: write at once
+            self._write([build()])
+            return
         with self._lock:
-            self._file.write(text)
-            self._file.flush()
+            if self._pending + n > self.max_pending:
+                self.dropped += n
+                drop = True
+            else:
+                self._pending += n
+                drop = False
+        if drop:
+            if self.on_drop:
+                self.on_drop(n)
+            return
+        self._queue.put((n, build))
 
     def predictions(
         self,
@@ -80,12 +162,19 @@ class RequestLogger:
         features: list[dict],
         predictions: list,
         latency_ms: float | None = None,
+        out_of_domain: list[list[str]] | None = None,  # per instance, or None / [] for none
     ) -> None:
+        if not self._file or not sampled(request_id, self.sample):
+            return
         ts = _now()
         n = len(predictions)
-        timing = {} if latency_ms is None else {"latency_ms": round(latency_ms, 3)}
-        self._write(
-            [
+        extra = {} if latency_ms is None else {"latency_ms": round(latency_ms, 3)}
+        if self.sample < 1.0:
+            extra["sample"] = self.sample
+
+        def build() -> list[dict]:
+            marks = out_of_domain or [[]] * n
+            return [
                 {
                     "timestamp": ts,
                     "request_id": request_id,
@@ -98,10 +187,12 @@ class RequestLogger:
                     "features": f,
                     "prediction": p,
                 }
-                | timing
-                for i, (f, p) in enumerate(zip(features, predictions, strict=True))
+                | extra
+                | ({"out_of_domain": m} if m else {})
+                for i, (f, p, m) in enumerate(zip(features, predictions, marks, strict=True))
             ]
-        )
+
+        self._submit(n, build)
 
     def rejected(
         self,
@@ -124,10 +215,43 @@ class RequestLogger:
         }
         if latency_ms is not None:
             line["latency_ms"] = round(latency_ms, 3)
-        self._write([line])
+        self._submit(1, lambda: [line])
 
-    def close(self) -> None:
+    # -- the writer thread -----------------------------------------------------------------------
+    def _write(self, batches: list[list[dict]]) -> None:
+        data = b"".join(_dumps(r) + b"\n" for records in batches for r in records)
         with self._lock:
-            if self._file and self._file is not sys.stdout:
-                self._file.close()
-            self._file = None
+            if self.path == "-":  # text, to whatever sys.stdout is now
+                sys.stdout.write(data.decode("utf-8"))
+                sys.stdout.flush()
+            elif self._file:
+                self._file.write(data)
+                self._file.flush()
+
+    def _run(self) -> None:
+        while True:
+            items = [self._queue.get()]
+            while len(items) < 512:  # what has queued meanwhile goes out in the same write
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = any(item is _STOP for item in items)
+            work = [item for item in items if item is not _STOP]
+            try:
+                self._write([build() for _, build in work])
+            except Exception as e:  # a broken sink must not kill the writer: say so, keep serving
+                print(f"request log {self.path}: write failed: {e!r}", file=sys.stderr)
+            with self._lock:
+                self._pending -= sum(n for n, _ in work)
+            if stop:
+                return
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Writes every queued line and stops the writer. The file stays open (flushed after
+        every write): KServe unloads the model on SIGTERM while uvicorn still answers the
+        requests in flight, and their lines are then written at once by their callers."""
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(_STOP)
+            thread.join(timeout)

@@ -3,8 +3,11 @@
     tabml-serve --model_dir artifacts/registry/<model_name>                 # latest version
     tabml-serve --model_dir /mnt/models --model_name <model_name>           # in the image
 
-Takes every kserve.ModelServer option (--http_port, --grpc_port, --enable_grpc, --workers, ...)
-plus the ones below. Endpoints (all KServe's own, on --http_port):
+Takes every kserve.ModelServer option (--http_port, --grpc_port, --enable_grpc, ...) plus the
+ones below. `--workers N` runs N processes on the port, each loading the model (workers.py).
+Limits on the predict endpoints (limits.py): --max_body_bytes (413), --max_inflight (503 with
+Retry-After), --request_timeout_s (504); another method than POST gets 405.
+Endpoints (all KServe's own, on --http_port):
   GET  /                                   liveness  {"status": "alive"}
   GET  /v2/health/live, /v2/health/ready   server liveness / readiness
   GET  /v1/models/<name>, /v2/models/<name>/ready   model readiness
@@ -21,9 +24,11 @@ import argparse
 import asyncio
 import logging
 import os
+import sys
 from http import HTTPStatus
 
 import kserve
+import uvicorn
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from kserve import model_server as kms
@@ -31,9 +36,11 @@ from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
 from kserve.logging import KSERVE_LOGGER_NAME, configure_logging
 from kserve.protocol.rest.server import RESTServer
 
-from .model import DEFAULT_MAX_BATCH_SIZE, TabularModel
+from . import limits as L
+from . import logging_setup
+from . import workers as W
 from .model_dir import resolve
-from .request_metrics import RequestMetrics
+from .request_metrics import RequestMetrics, metrics_handler
 
 DEFAULT_MODEL_NAME = "model"  # kserve's own default for --model_name
 
@@ -60,14 +67,44 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max_batch_size",
         type=int,
-        default=int(os.environ.get("MAX_BATCH_SIZE", DEFAULT_MAX_BATCH_SIZE)),
-        help="instances per request above which the request gets a 400",
+        default=os.environ.get("MAX_BATCH_SIZE"),  # None: model.py's default (not imported here:
+        # the --workers supervisor never loads TensorFlow)
+        help="instances per request above which the request gets a 400 (default $MAX_BATCH_SIZE or 1024)",
+    )
+    parser.add_argument(
+        "--max_body_bytes",
+        type=int,
+        default=int(os.environ.get("MAX_BODY_BYTES", L.DEFAULT_MAX_BODY_BYTES)),
+        help="request body size above which a predict request gets a 413, before the body is read "
+        "(default $MAX_BODY_BYTES or 8 MiB)",
+    )
+    parser.add_argument(
+        "--max_inflight",
+        type=int,
+        default=int(os.environ.get("MAX_INFLIGHT", L.DEFAULT_MAX_INFLIGHT)),
+        help="predict requests answered at once per worker process; one more gets 503 with Retry-After "
+        "(default $MAX_INFLIGHT or 64)",
+    )
+    parser.add_argument(
+        "--request_timeout_s",
+        type=float,
+        default=float(os.environ.get("REQUEST_TIMEOUT_S", L.DEFAULT_REQUEST_TIMEOUT_S)),
+        help="seconds after which an unanswered predict request gets a 504, body read included "
+        "(default $REQUEST_TIMEOUT_S or 10)",
     )
     parser.add_argument(
         "--request_log",
         default=os.environ.get("REQUEST_LOG", ""),
         help="JSON-lines request log: a .jsonl file or a directory (empty: no request log)",
     )
+    parser.add_argument(
+        "--reject_out_of_domain",
+        type=lambda v: v.lower() in ("1", "true", "yes"),
+        default=os.environ.get("REJECT_OUT_OF_DOMAIN", "").lower() in ("1", "true", "yes"),
+        help="answer 400 to values outside the training schema's domains "
+        "(default $REJECT_OUT_OF_DOMAIN, else false: count them and mark them in the request log)",
+    )
+    logging_setup.add_arguments(parser)
     return parser
 
 
@@ -83,23 +120,35 @@ async def _validation_error_as_400(_, exc: RequestValidationError):
 
 
 class TabularModelServer(kserve.ModelServer):
-    """kserve.ModelServer whose single-process REST server binds `host` (KServe binds 0.0.0.0)."""
+    """kserve.ModelServer whose REST server binds `host` (KServe binds 0.0.0.0), applies `limits`
+    and counts every predict answer; one process (`--workers` is workers.py's)."""
 
-    def __init__(self, host: str = "0.0.0.0", **kwargs):
+    def __init__(self, host: str = "0.0.0.0", limits: L.Limits | None = None, **kwargs):
         super().__init__(**kwargs)
         self.host = host
+        self.limits = limits or L.Limits()
         kms.app.add_exception_handler(RequestValidationError, _validation_error_as_400)
 
     def _served_version(self, name: str) -> str | None:
         model = self.registered_models.get_model(name)
         return None if model is None else getattr(model, "version", "")
 
+    async def _serve_on_shared_port(self, rest: RESTServer) -> None:
+        """A worker of several (workers.py): the port bound with SO_REUSEPORT, after the model loaded."""
+        sock = W.reuse_port_socket(self.host, self.http_port)
+        rest.create_application()
+        await uvicorn.Server(rest.config).serve(sockets=[sock])
+
     def start(self, models) -> None:
-        if self.workers > 1:  # KServe's multi-process server (binds 0.0.0.0)
-            return super().start(models)
+        if self.workers > 1:
+            raise ValueError("TabularModelServer runs one process: --workers is predictor.workers.supervise's")
         self._register_and_check_atleast_one_model_is_ready(models)
+        # Before KServe's own routes and middlewares: the first /metrics route wins, and the
+        # middleware added last is the outermost (the metrics see the limits' answers).
+        kms.app.add_api_route("/metrics", metrics_handler, methods=["GET"])
+        kms.app.add_middleware(L.RequestLimits, limits=self.limits)
         kms.app.add_middleware(RequestMetrics, version_of=self._served_version)
-        self._rest_server = RESTServer(
+        self._rest_server = logging_setup.QuietRESTServer(
             FASTAPI_APP_IMPORT_STRING,
             self.dataplane,
             self.model_repository_extension,
@@ -109,7 +158,10 @@ class TabularModelServer(kserve.ModelServer):
             grace_period=self.grace_period,
         )
         self._rest_server.config.host = self.host
-        self.servers.append(self._rest_server.start())
+        if W.is_worker():
+            self.servers.append(self._serve_on_shared_port(self._rest_server))
+        else:
+            self.servers.append(self._rest_server.start())
         if self.enable_grpc:
             self._grpc_server = kms.GRPCServer(
                 self.grpc_port,
@@ -125,23 +177,40 @@ class TabularModelServer(kserve.ModelServer):
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.workers > 1:
-        # KServe spawns workers by pickling the loaded model (TF objects, the log's lock): it
-        # cannot. Scale with replicas (the InferenceService's minReplicas/maxReplicas) instead.
-        parser.error("--workers must be 1: scale out with more replicas")
+    try:
+        limits = L.Limits(args.max_body_bytes, args.max_inflight, args.request_timeout_s)
+    except ValueError as e:
+        parser.error(f"{e}: give a positive --max_body_bytes, --max_inflight and --request_timeout_s")
+    if args.workers < 1:
+        parser.error(f"--workers must be at least 1, got {args.workers}")
     if args.configure_logging and not logging.getLogger(KSERVE_LOGGER_NAME).handlers:
         # Before the model loads, so that its "serving <name> version <v> (<task>)" line is
         # logged; ModelServer then finds the logger configured and leaves it.
         configure_logging(args.log_config_file)
+    logging_setup.configure(args.access_log)  # in every worker process: each runs main()
+    if args.workers > 1:
+        # Not KServe's --workers (it pickles the loaded model): N processes that each load it.
+        sys.exit(W.supervise(argv, args.workers))
+    from .model import DEFAULT_MAX_BATCH_SIZE, TabularModel
+
     name = args.model_name
     if name == DEFAULT_MODEL_NAME:  # not given: the name the Pusher recorded
         name = resolve(args.model_dir).metadata.get("model_name") or DEFAULT_MODEL_NAME
-    model = TabularModel(name, args.model_dir, max_batch_size=args.max_batch_size, request_log=args.request_log or None)
+    model = TabularModel(
+        name,
+        args.model_dir,
+        max_batch_size=args.max_batch_size or DEFAULT_MAX_BATCH_SIZE,
+        request_log=args.request_log or None,
+        reject_out_of_domain=args.reject_out_of_domain,
+        request_log_sample=args.request_log_sample,
+    )
     model.load()
     TabularModelServer(
         host=args.host,
+        limits=limits,
         http_port=args.http_port,
         grpc_port=args.grpc_port,
         workers=args.workers,

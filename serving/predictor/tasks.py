@@ -95,13 +95,17 @@ class BinaryHead(Head):
         return [{"name": PROBABILITIES, "datatype": "FP32", "shape": [-1]}]
 
     def v1(self, outputs):
-        return [float(p) for p in outputs[PROBABILITIES]]
+        return outputs[PROBABILITIES].astype(np.float32).reshape(-1).tolist()
 
     def v2(self, outputs):
         return {PROBABILITIES: ("FP32", outputs[PROBABILITIES].astype(np.float32).reshape(-1))}
 
     def observed(self, outputs):
         return outputs[PROBABILITIES]
+
+
+def _names(classes) -> list[str]:
+    return [n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in classes]
 
 
 class MulticlassHead(Head):
@@ -123,11 +127,18 @@ class MulticlassHead(Head):
 
     def v1(self, outputs):
         probs, classes = outputs[PROBABILITIES], outputs[CLASSES]
-        best = np.argmax(probs, axis=1)
+        best = np.argmax(probs, axis=1).tolist()
+        rows = probs.tolist()  # Python floats, as float() of each float32 gives
+        if len(classes) and (classes == classes[0]).all():  # the usual case: decode the names once
+            names = _names(classes[0])
+            return [
+                {"class": names[top], "probabilities": dict(zip(names, row, strict=True))}
+                for row, top in zip(rows, best, strict=True)
+            ]
         out = []
-        for row, names, top in zip(probs, classes, best, strict=True):
-            names = [n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in names]
-            out.append({"class": names[top], "probabilities": {n: float(p) for n, p in zip(names, row, strict=True)}})
+        for row, row_names, top in zip(rows, classes, best, strict=True):
+            names = _names(row_names)
+            out.append({"class": names[top], "probabilities": dict(zip(names, row, strict=True))})
         return out
 
     def v2(self, outputs):
@@ -151,7 +162,7 @@ class RegressionHead(Head):
         return [{"name": PREDICTIONS, "datatype": "FP32", "shape": [-1]}]
 
     def v1(self, outputs):
-        return [float(v) for v in outputs[PREDICTIONS]]
+        return outputs[PREDICTIONS].astype(np.float32).reshape(-1).tolist()
 
     def v2(self, outputs):
         return {PREDICTIONS: ("FP32", outputs[PREDICTIONS].astype(np.float32).reshape(-1))}

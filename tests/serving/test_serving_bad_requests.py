@@ -177,11 +177,11 @@ def test_numbers_beyond_the_inputs_range_get_400(server, rows, name, literal):
     assert f"'{name}'" in r.json()["error"]
 
 
-def test_more_than_one_worker_is_refused():
+def test_zero_workers_is_a_usage_error():
     from predictor.server import main
 
     with pytest.raises(SystemExit) as exit_info:
-        main(["--model_dir", "/nonexistent", "--workers", "2"])
+        main(["--model_dir", "/nonexistent", "--workers", "0"])
     assert exit_info.value.code == 2
 
 
