@@ -124,6 +124,44 @@ def _missing_message(where: str, missing: list[str]) -> str:
     return f'{where} is missing {word} {names} (send 0 for a missing number and "" for a missing string)'
 
 
+def _column(spec: FeatureSpec, values: list) -> tuple[np.ndarray, list] | None:
+    """A whole column at once when every value is plainly valid (the common case): the model
+    array and the values as logged; None sends the batch through the per-value checks, which
+    word the error."""
+    try:
+        if spec.kind == STRING:
+            return (np.array(values, dtype=object), values) if all(type(v) is str for v in values) else None
+        if spec.kind == INT64:
+            return (np.array(values, dtype=np.int64), values) if all(type(v) is int for v in values) else None
+        if not all(type(v) is float or type(v) is int for v in values):
+            return None
+        wide = np.array(values, dtype=np.float64)
+    except OverflowError:  # an integer beyond int64 / float64
+        return None
+    if not (np.isfinite(wide).all() and (np.abs(wide) <= _FLOAT32_MAX).all()):
+        return None
+    return wide.astype(np.float32), wide.tolist()
+
+
+def _fast_v1(specs: list[FeatureSpec], instances: list):
+    """from_v1's arrays and logged rows for a batch of well-formed instances, else None."""
+    if not all(type(i) is dict for i in instances):
+        return None
+    arrays, logged_columns = {}, []
+    for spec in specs:
+        try:
+            values = [instance[spec.name] for instance in instances]
+        except KeyError:
+            return None
+        column = _column(spec, values)
+        if column is None:
+            return None
+        arrays[spec.name] = column[0]
+        logged_columns.append(column[1])
+    names = [s.name for s in specs]
+    return arrays, [dict(zip(names, row, strict=True)) for row in zip(*logged_columns, strict=True)]
+
+
 def from_v1(specs: list[FeatureSpec], payload, max_batch_size: int):
     """v1 body {"instances": [{feature: value, ...}, ...]} -> (arrays, instances as logged)."""
     if not isinstance(payload, dict):
@@ -134,6 +172,9 @@ def from_v1(specs: list[FeatureSpec], payload, max_batch_size: int):
     if not isinstance(instances, list):
         raise InvalidInput(f'"instances" must be a list, got {type(instances).__name__}')
     check_batch_size(len(instances), max_batch_size, '"instances"')
+    fast = _fast_v1(specs, instances)
+    if fast is not None:
+        return fast
     columns: dict[str, list] = {s.name: [] for s in specs}
     logged = []
     for i, instance in enumerate(instances):
