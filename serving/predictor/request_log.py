@@ -49,15 +49,24 @@ import threading
 import zlib
 from collections.abc import Callable
 
+
+def _plain(value):
+    """What JSON cannot take as it is: numpy scalars and arrays as Python numbers and lists."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 try:
     import orjson
 
     def _dumps(record: dict) -> bytes:
-        return orjson.dumps(record)
+        # numpy scalars (a caller's numpy predictions or features) written as the numbers they are
+        return orjson.dumps(record, default=_plain, option=orjson.OPT_SERIALIZE_NUMPY)
 except ImportError:  # pragma: no cover - the serving env has orjson
 
     def _dumps(record: dict) -> bytes:
-        return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=_plain).encode("utf-8")
 
 
 _FILE_SUFFIXES = (".jsonl", ".json", ".log", ".ndjson")

@@ -126,6 +126,25 @@ def test_a_full_queue_drops_whole_requests_and_counts_them(tmp_path, monkeypatch
     assert logger.dropped == 6
 
 
+def test_numpy_values_are_written_as_numbers(tmp_path):
+    """A caller's numpy scalars (predictions, features) must not cost the batch its lines."""
+    import numpy as np
+
+    logger = RL.RequestLogger(str(tmp_path / "log.jsonl"), "m")
+    logger.predictions(
+        request_id="np",
+        model_name="m",
+        model_version="1",
+        task="binary",
+        protocol="v1",
+        features=[{"x": np.float64(1.5), "n": np.int64(3)}],
+        predictions=[np.float32(0.25)],
+    )
+    logger.close()
+    [line] = _lines(tmp_path / "log.jsonl")
+    assert (line["features"], line["prediction"]) == ({"x": 1.5, "n": 3}, 0.25)
+
+
 def test_standard_output(capsys):
     logger = RL.RequestLogger("-", "m")
     _log(logger, "to-stdout", rows=1)
