@@ -176,7 +176,7 @@ def canary_cmd(
 def loop_cmd(
     config: Path = ConfigOption,
     workdir: Path = typer.Option(Path("artifacts/loop"), help="Everything the loop writes (emptied first)."),
-    shift_feature: str = typer.Option("trip_miles", help="The numeric feature the shifted traffic changes."),
+    shift_feature: str = typer.Option("", help="The numeric feature the shifted traffic changes (default: the first)."),
     shift_factor: float = typer.Option(3.0, help="What the shift multiplies it by."),
     canary_percent: int = typer.Option(20, min=1, max=99, help="The retrained model's share of traffic."),
 ) -> None:
@@ -187,7 +187,7 @@ def loop_cmd(
     from pipelines.loop import LoopError, LoopPlan, run_loop
 
     cfg = _load(config)
-    if shift_feature not in {f.name for f in cfg.features}:
+    if shift_feature and shift_feature not in {f.name for f in cfg.features}:
         console.print(f"[red]error:[/red] --shift-feature {shift_feature!r} is not a feature of {config}")
         raise typer.Exit(2)
     plan = LoopPlan(shift_feature=shift_feature, shift_factor=shift_factor, canary_percent=canary_percent)

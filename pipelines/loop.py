@@ -17,7 +17,8 @@
 
 The live traffic is v1's eval split (rows it never trained on; shuffled, since the example's
 file is ordered), and its labels are written as the ground truth "arriving later", joined by
-request id. The shift multiplies one numeric feature by a factor (default: trip_miles x 3).
+request id. The shift multiplies one numeric feature by a factor (default: the config's first
+numeric feature, x 3).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class LoopError(RuntimeError):
 
 @dataclass(frozen=True)
 class LoopPlan:
-    shift_feature: str = "trip_miles"
+    shift_feature: str = ""  # "": the config's first numeric feature
     shift_factor: float = 3.0
     unshifted_rows: int = 1000
     small_rows: int = 60
@@ -127,9 +128,19 @@ class Loop:
             rows[name] = rows[name].fillna("" if text else 0)
         return rows.sample(frac=1.0, random_state=self.plan.seed).reset_index(drop=True)
 
+    def shift_feature(self, rows: pd.DataFrame) -> str:
+        numeric = [f.name for f in self.config.features if pd.api.types.is_numeric_dtype(rows[f.name])]
+        name = self.plan.shift_feature or (numeric[0] if numeric else "")
+        if name not in numeric:
+            raise LoopError(f"the shift needs a numeric feature; {name or 'none'} of {numeric} (--shift-feature)")
+        return name
+
     def shifted(self, rows: pd.DataFrame) -> pd.DataFrame:
         out = rows.copy()
-        out[self.plan.shift_feature] = out[self.plan.shift_feature] * self.plan.shift_factor
+        name = self.shift_feature(rows)
+        moved = out[name] * self.plan.shift_factor
+        # An integer feature stays integral: the predictor refuses 2.5 for an int64 input.
+        out[name] = moved.round().astype(out[name].dtype) if pd.api.types.is_integer_dtype(out[name]) else moved
         return out
 
     # -- stages ------------------------------------------------------------------------------------
@@ -228,7 +239,7 @@ class Loop:
         plan = self.plan
         console.print(
             f"Loop in {self.workdir}: v1 trains on {self.config.data.source}; its eval split is the live traffic; "
-            f"the shift: {plan.shift_feature} x {plan.shift_factor:g}"
+            f"the shift: {plan.shift_feature or 'the first numeric feature'} x {plan.shift_factor:g}"
         )
         with self.serving:
             os.environ["KUBECONFIG"] = self.serving.kubeconfig  # the Pusher's subprocess reaches the stand-in
