@@ -145,7 +145,7 @@ class RequestLogger:
         if not self._file:
             return
         if self._thread is None:  # closed: write at once
-            self._write([build()])
+            self._write_or_drop(n, build)
             return
         with self._lock:
             if self._pending + n > self.max_pending:
@@ -249,12 +249,23 @@ class RequestLogger:
             work = [item for item in items if item is not _STOP]
             try:
                 self._write([build() for _, build in work])
-            except Exception as e:  # a broken sink must not kill the writer: say so, keep serving
-                print(f"request log {self.path}: write failed: {e!r}", file=sys.stderr)
+            except Exception:  # one request's lines at a time, so only what cannot be written is lost
+                for n, build in work:
+                    self._write_or_drop(n, build)
             with self._lock:
                 self._pending -= sum(n for n, _ in work)
             if stop:
                 return
+
+    def _write_or_drop(self, n: int, build: Callable[[], list[dict]]) -> None:
+        try:
+            self._write([build()])
+        except Exception as e:  # a broken sink or record must not kill the writer: say so, count, go on
+            print(f"request log {self.path}: write failed, {n} lines dropped: {e!r}", file=sys.stderr)
+            with self._lock:
+                self.dropped += n
+            if self.on_drop:
+                self.on_drop(n)
 
     def close(self, timeout: float = 30.0) -> None:
         """Writes every queued line and stops the writer. The file stays open (flushed after

@@ -145,6 +145,24 @@ def test_numpy_values_are_written_as_numbers(tmp_path):
     assert (line["features"], line["prediction"]) == ({"x": 1.5, "n": 3}, 0.25)
 
 
+def test_a_failed_write_is_counted_as_dropped(tmp_path):
+    dropped = []
+    logger = RL.RequestLogger(str(tmp_path / "log.jsonl"), "m", on_drop=dropped.append)
+    logger.predictions(
+        request_id="bad",
+        model_name="m",
+        model_version="1",
+        task="binary",
+        protocol="v1",
+        features=[{"x": object()}],  # not JSON
+        predictions=[0.5],
+    )
+    _log(logger, "good", rows=2)
+    logger.close()
+    assert [line["request_id"] for line in _lines(tmp_path / "log.jsonl")] == ["good", "good"]
+    assert logger.dropped == 1 and dropped == [1]
+
+
 def test_standard_output(capsys):
     logger = RL.RequestLogger("-", "m")
     _log(logger, "to-stdout", rows=1)
