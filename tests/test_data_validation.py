@@ -189,6 +189,21 @@ def test_an_inferred_schema_checks_types_and_columns_not_domains(chain, tmp_path
         statistics_of(config, tmp_path / "bad", rows)
 
 
+def stats_with_extra(config, tmp_path, name: str) -> str:
+    """ExampleGen on input.csv + labelled.csv, then StatisticsGen: the statistics' directory."""
+    example_gen.run(
+        config,
+        example_gen.Inputs(data_source=str(tmp_path / "input.csv"), extra_data=str(tmp_path / "labelled.csv")),
+        example_gen.Outputs(examples=str(tmp_path / f"examples{name}")),
+    )
+    statistics_gen.run(
+        config,
+        statistics_gen.Inputs(examples=str(tmp_path / f"examples{name}")),
+        statistics_gen.Outputs(statistics=str(tmp_path / f"statistics{name}")),
+    )
+    return str(tmp_path / f"statistics{name}")
+
+
 def test_extra_rows_without_the_columns_outside_the_model_pass_the_curated_schema(tmp_path):
     """A labelled request window carries the features and the label only: the curated schema's
     required columns outside them (tips, trip_start_timestamp) are absent there by construction."""
@@ -198,16 +213,7 @@ def test_extra_rows_without_the_columns_outside_the_model_pass_the_curated_schem
     window = read_taxi(1800).iloc[1500:][config.feature_names].copy()
     window[config.label.name] = 1
     window.to_csv(tmp_path / "labelled.csv", index=False)
-    example_gen.run(
-        config,
-        example_gen.Inputs(data_source=str(tmp_path / "input.csv"), extra_data=str(tmp_path / "labelled.csv")),
-        example_gen.Outputs(examples=str(tmp_path / "examples")),
-    )
-    statistics_gen.run(
-        config,
-        statistics_gen.Inputs(examples=str(tmp_path / "examples")),
-        statistics_gen.Outputs(statistics=str(tmp_path / "statistics")),
-    )
+    stats_with_extra(config, tmp_path, "")
     gen_schema(config, tmp_path / "statistics", tmp_path / "schema")
     outputs = validator.Outputs(anomalies=str(tmp_path / "anomalies"))
     inputs = dict(statistics=str(tmp_path / "statistics"), schema=str(tmp_path / "schema"))
@@ -221,16 +227,7 @@ def test_extra_rows_without_the_columns_outside_the_model_pass_the_curated_schem
     # A column the configured data lacks too is still caught.
     rows.loc[:300, "tips"] = None
     rows.to_csv(tmp_path / "input.csv", index=False)
-    example_gen.run(
-        config,
-        example_gen.Inputs(data_source=str(tmp_path / "input.csv"), extra_data=str(tmp_path / "labelled.csv")),
-        example_gen.Outputs(examples=str(tmp_path / "examples2")),
-    )
-    statistics_gen.run(
-        config,
-        statistics_gen.Inputs(examples=str(tmp_path / "examples2")),
-        statistics_gen.Outputs(statistics=str(tmp_path / "statistics2")),
-    )
+    stats_with_extra(config, tmp_path, "2")
     with pytest.raises(validator.DataValidationError, match="tips"):
         validator.run(
             config,
