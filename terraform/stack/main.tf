@@ -22,6 +22,7 @@ module "network" {
   nodes_cidr    = var.subnet_cidrs.nodes
   pods_cidr     = var.subnet_cidrs.pods
   services_cidr = var.subnet_cidrs.services
+  dataflow_cidr = var.subnet_cidrs.dataflow
   # The control plane's range: its webhook calls to the nodes are let through.
   master_ipv4_cidr_block = var.master_ipv4_cidr_block
 }
@@ -70,6 +71,7 @@ module "storage" {
   location                     = upper(coalesce(var.bucket_location, var.region))
   name_prefix                  = coalesce(var.bucket_prefix, var.project_id)
   pipeline_root_retention_days = var.pipeline_root_retention_days
+  dataflow_temp_retention_days = var.dataflow_temp_retention_days
   noncurrent_retention_days    = var.noncurrent_retention_days
   request_log_retention_days   = var.request_log_retention_days
   request_log_filter           = local.request_log_filter
@@ -85,6 +87,7 @@ module "iam" {
   serving_account_id         = var.service_account_ids.serving
   cloudbuild_account_id      = var.service_account_ids.cloudbuild
   monitoring_account_id      = var.service_account_ids.monitoring
+  dataflow_worker_account_id = var.service_account_ids.dataflow
   pipeline_bucket            = module.storage.pipeline_bucket
   model_bucket               = module.storage.model_bucket
   request_log_bucket         = module.storage.request_log_bucket

@@ -85,6 +85,32 @@ output "request_log_bucket" {
   value       = module.storage.request_log_bucket
 }
 
+output "dataflow_service_account" {
+  description = "Email of the Dataflow workers' service account (beam.dataflow.service_account); the pipelines account may run jobs as it."
+  value       = module.iam.dataflow_worker_email
+}
+
+output "dataflow_temp_location" {
+  description = "Dataflow's temp (and staging) location (beam.dataflow.temp_location): a prefix of the pipelines bucket, emptied after dataflow_temp_retention_days."
+  value       = module.storage.dataflow_temp_location
+}
+
+output "dataflow_subnetwork" {
+  description = "The Dataflow workers' subnet (beam.dataflow.subnetwork): the VPC is custom and the project may have no default network. It is in var.region: beam.dataflow.region must be the same."
+  value       = module.network.dataflow_subnetwork
+}
+
+output "tabml_beam_dataflow" {
+  description = "The pipeline config's beam.dataflow section for this environment (add machine_type, max_workers): paste it into config.yaml."
+  value = {
+    project         = var.project_id
+    region          = var.region
+    service_account = module.iam.dataflow_worker_email
+    subnetwork      = module.network.dataflow_subnetwork
+    temp_location   = module.storage.dataflow_temp_location
+  }
+}
+
 output "tabml_cloud_config" {
   description = "The pipeline config's cloud: section for this environment: paste it into config.yaml."
   value = {

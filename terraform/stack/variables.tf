@@ -43,20 +43,22 @@ variable "cluster_location" {
 }
 
 variable "subnet_cidrs" {
-  description = "Ranges of the node subnet: nodes (primary), pods and services (secondary)."
+  description = "Ranges of the node subnet: nodes (primary), pods and services (secondary); and of the Dataflow workers' subnet."
   type = object({
     nodes    = string
     pods     = string
     services = string
+    dataflow = optional(string, "10.10.16.0/22")
   })
   default = {
     nodes    = "10.10.0.0/20"
     pods     = "10.16.0.0/14"
     services = "10.20.0.0/20"
+    dataflow = "10.10.16.0/22"
   }
   validation {
     condition     = alltrue([for c in values(var.subnet_cidrs) : can(cidrhost(c, 0))])
-    error_message = "subnet_cidrs.nodes, .pods and .services must be CIDR blocks such as 10.10.0.0/20."
+    error_message = "subnet_cidrs.nodes, .pods, .services and .dataflow must be CIDR blocks such as 10.10.0.0/20."
   }
 }
 
@@ -218,6 +220,16 @@ variable "pipeline_root_retention_days" {
   default     = 30
 }
 
+variable "dataflow_temp_retention_days" {
+  description = "Age at which Dataflow's temp and staging files (gs://<pipelines bucket>/dataflow-tmp/) are deleted: longer than a Beam step's job runs."
+  type        = number
+  default     = 7
+  validation {
+    condition     = var.dataflow_temp_retention_days >= 1
+    error_message = "dataflow_temp_retention_days must be at least 1: a running job reads its staged files."
+  }
+}
+
 variable "noncurrent_retention_days" {
   description = "How long an overwritten or deleted object version (e.g. of the model registry) can be restored."
   type        = number
@@ -237,19 +249,20 @@ variable "force_destroy" {
 }
 
 variable "data_buckets" {
-  description = "Buckets holding the pipelines' input data (data.path gs://...), readable by the pipelines service account."
+  description = "Buckets holding the pipelines' input data (data.path gs://...), readable by the pipelines and Dataflow workers' service accounts."
   type        = list(string)
   default     = []
 }
 
 # --- Identities, namespaces ---------------------------------------------------------------
 variable "service_account_ids" {
-  description = "Account ids of the service accounts; the defaults match cloudbuild.yaml (tabml-pipelines) and the serving base manifest (tabml-serving)."
+  description = "Account ids of the service accounts; the defaults match cloudbuild.yaml (tabml-pipelines), the serving base manifest (tabml-serving) and the example configs' beam.dataflow.service_account (tabml-dataflow)."
   type = object({
     pipelines  = optional(string, "tabml-pipelines")
     serving    = optional(string, "tabml-serving")
     cloudbuild = optional(string, "tabml-cloudbuild")
     monitoring = optional(string, "tabml-monitoring")
+    dataflow   = optional(string, "tabml-dataflow")
   })
   default = {}
 }

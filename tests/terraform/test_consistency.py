@@ -1,5 +1,6 @@
 """What terraform/ creates and what the rest of the repo assumes of it agree: cloudbuild.yaml's
-defaults, the serving overlays' namespaces and service accounts, and the Trainer's node."""
+defaults, the serving overlays' namespaces and service accounts, the Trainer's node, and the
+example configs' beam.dataflow sections."""
 
 from __future__ import annotations
 
@@ -74,3 +75,32 @@ def test_gpu_pool_is_the_trainers_node():
     assert '"g2-standard-4"' in config_source
     assert defaults["gpu_type"] == "nvidia-l4"
     assert 'gpu_type="NVIDIA_L4"' in config_source  # kfp's GKE accelerator label value is nvidia-l4
+
+
+def beam_dataflow_sections() -> dict[str, dict]:
+    sections = {}
+    for path in sorted((REPO / "examples").glob("*/config.yaml")):
+        dataflow = (yaml.safe_load(path.read_text()).get("beam") or {}).get("dataflow")
+        if dataflow:
+            sections[path.parent.name] = dataflow
+    return sections
+
+
+def test_beam_dataflow_sections_name_what_terraform_creates():
+    """The examples' beam.dataflow (YOUR_PROJECT for the project ID) is output.tabml_beam_dataflow
+    with the stack's defaults: the workers' account, the temp prefix, the subnet in the region."""
+    sections, defaults = beam_dataflow_sections(), stack_defaults()
+    assert sections, "no example config has a beam.dataflow section"
+    variables = (TERRAFORM / "stack" / "variables.tf").read_text()
+    account = re.search(r'dataflow\s*=\s*optional\(string, "([a-z0-9-]+)"\)', variables)
+    prefix = re.search(r'dataflow_temp_prefix\s*=\s*"([^"]+)"', (TERRAFORM / "modules/storage/main.tf").read_text())
+    subnet = re.search(r'name\s*=\s*"\$\{var.name\}-(dataflow)"', (TERRAFORM / "modules/network/main.tf").read_text())
+    assert account and prefix and subnet
+    region = defaults["region"]
+    subnetwork = f"regions/{region}/subnetworks/{defaults['cluster_name']}-{subnet.group(1)}"
+    for name, section in sections.items():
+        assert section["service_account"] == f"{account.group(1)}@YOUR_PROJECT.iam.gserviceaccount.com", name
+        assert section["temp_location"] == f"gs://YOUR_PROJECT-pipelines/{prefix.group(1)}", name
+        assert section["region"] == region, name
+        # The stack's VPC has no default network: jobs must name the workers' subnet.
+        assert section.get("subnetwork") == subnetwork, name

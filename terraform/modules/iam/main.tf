@@ -1,5 +1,5 @@
 # Least privilege: roles on the one bucket, repository or service account they concern; project
-# roles only where Google offers nothing narrower (Vertex AI). No basic roles.
+# roles only where Google offers nothing narrower (Vertex AI, Dataflow). No basic roles.
 
 resource "google_service_account" "pipelines" {
   project      = var.project_id
@@ -25,6 +25,14 @@ resource "google_service_account" "monitoring" {
   display_name = "tabml monitoring job"
 }
 
+# The Beam steps' workers on Dataflow (beam.dataflow.service_account); no one logs in as it,
+# the pipelines account launches jobs that run as it.
+resource "google_service_account" "dataflow_worker" {
+  project      = var.project_id
+  account_id   = var.dataflow_worker_account_id
+  display_name = "tabml Dataflow workers (ExampleGen, StatisticsGen, Transform, Evaluator)"
+}
+
 # --- Project roles ------------------------------------------------------------------------
 locals {
   project_roles = {
@@ -35,6 +43,8 @@ locals {
     "cloudbuild-logging" = { member = google_service_account.cloudbuild.member, role = "roles/logging.logWriter" }
     # Starts retraining runs when it finds drift.
     "monitoring-aiplatform" = { member = google_service_account.monitoring.member, role = "roles/aiplatform.user" }
+    # Lease and report work items, write the workers' logs and metrics; nothing narrower exists.
+    "dataflow-worker" = { member = google_service_account.dataflow_worker.member, role = "roles/dataflow.worker" }
   }
 }
 
@@ -44,6 +54,15 @@ resource "google_project_iam_member" "this" {
   project = var.project_id
   role    = each.value.role
   member  = each.value.member
+}
+
+# The Beam steps launch Dataflow jobs. Creating a job (dataflow.jobs.create) exists only in
+# project-level roles, and developer is the narrowest (admin adds bucket and machine-type reads).
+resource "google_project_iam_member" "pipelines_dataflow" {
+  # checkov:skip=CKV_GCP_49:dataflow.developer is the narrowest role that creates Dataflow jobs; a job runs only as an account its creator may act as, and the pipelines account may act only as itself and tabml-dataflow.
+  project = var.project_id
+  role    = "roles/dataflow.developer"
+  member  = google_service_account.pipelines.member
 }
 
 # --- Buckets ------------------------------------------------------------------------------
@@ -62,6 +81,14 @@ locals {
     # Whoever starts runs lists the data to fingerprint it (ExampleGen's cache key).
     { for b in var.data_buckets : "cloudbuild-data-${b}" => { bucket = b, member = google_service_account.cloudbuild.member, role = "roles/storage.objectViewer" } },
     { for b in var.data_buckets : "monitoring-data-${b}" => { bucket = b, member = google_service_account.monitoring.member, role = "roles/storage.objectViewer" } },
+    {
+      # Dataflow workers read and write the runs' artifacts under the pipeline root and the
+      # job's temp_location (gs://<pipelines bucket>/dataflow-tmp); they read the data, and the
+      # Evaluator's baseline model from the registry.
+      "dataflow-root"     = { bucket = var.pipeline_bucket, member = google_service_account.dataflow_worker.member, role = "roles/storage.objectAdmin" }
+      "dataflow-registry" = { bucket = var.model_bucket, member = google_service_account.dataflow_worker.member, role = "roles/storage.objectViewer" }
+    },
+    { for b in var.data_buckets : "dataflow-data-${b}" => { bucket = b, member = google_service_account.dataflow_worker.member, role = "roles/storage.objectViewer" } },
   )
 }
 
@@ -90,6 +117,15 @@ resource "google_artifact_registry_repository_iam_member" "pipelines_reader" {
   member     = google_service_account.pipelines.member
 }
 
+# Dataflow workers run the pipeline's CPU image as their SDK container (sdk_container_image).
+resource "google_artifact_registry_repository_iam_member" "dataflow_reader" {
+  project    = var.project_id
+  location   = var.repository.location
+  repository = var.repository.id
+  role       = "roles/artifactregistry.reader"
+  member     = google_service_account.dataflow_worker.member
+}
+
 # --- Acting as the pipelines account ------------------------------------------------------
 # A Vertex AI run's service account must be one its creator may act as: Cloud Build (deliver),
 # the monitoring job (retrain), and the pipelines account itself (a run that starts a run).
@@ -107,6 +143,14 @@ resource "google_service_account_iam_member" "act_as_pipelines" {
   service_account_id = google_service_account.pipelines.name
   role               = "roles/iam.serviceAccountUser"
   member             = each.value
+}
+
+# A Dataflow job runs as --service_account_email only if its creator may act as that account:
+# the pipelines account, on this one account (not project-wide).
+resource "google_service_account_iam_member" "act_as_dataflow_worker" {
+  service_account_id = google_service_account.dataflow_worker.name
+  role               = "roles/iam.serviceAccountUser"
+  member             = google_service_account.pipelines.member
 }
 
 # --- Workload Identity: Kubernetes ServiceAccount -> Google service account ---------------

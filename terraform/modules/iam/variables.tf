@@ -28,6 +28,11 @@ variable "monitoring_account_id" {
   type        = string
 }
 
+variable "dataflow_worker_account_id" {
+  description = "Account id of the Dataflow workers' service account (the Beam steps with beam.runner: dataflow)."
+  type        = string
+}
+
 variable "pipeline_bucket" {
   description = "The pipeline-root bucket."
   type        = string
@@ -44,7 +49,7 @@ variable "request_log_bucket" {
 }
 
 variable "data_buckets" {
-  description = "Buckets of the pipelines' input data, read by the pipelines service account."
+  description = "Buckets of the pipelines' input data, read by the pipelines and Dataflow workers' service accounts."
   type        = list(string)
 }
 

@@ -1,5 +1,6 @@
 locals {
-  node_tag = "${var.name}-node"
+  node_tag     = "${var.name}-node"
+  dataflow_tag = "dataflow" # Dataflow's own, on every worker VM
 }
 
 resource "google_compute_network" "this" {
@@ -33,6 +34,44 @@ resource "google_compute_subnetwork" "nodes" {
     aggregation_interval = "INTERVAL_5_SEC"
     flow_sampling        = 0.5
     metadata             = "INCLUDE_ALL_METADATA"
+  }
+}
+
+# Dataflow workers (the Beam steps with beam.runner: dataflow) get a subnet of their own: GKE's
+# own firewall rule admits the node subnet's range to the nodes on every port, and workers have
+# no business there. No NAT: with private IPs (--no_use_public_ips) they reach Google APIs only
+# (the SDK image on Artifact Registry, GCS, Dataflow), which is all a job with a custom
+# container needs.
+resource "google_compute_subnetwork" "dataflow" {
+  project                    = var.project_id
+  name                       = "${var.name}-dataflow"
+  region                     = var.region
+  network                    = google_compute_network.this.id
+  ip_cidr_range              = var.dataflow_cidr
+  private_ip_google_access   = true
+  private_ipv6_google_access = "ENABLE_OUTBOUND_VM_ACCESS_TO_GOOGLE"
+
+  log_config {
+    aggregation_interval = "INTERVAL_5_SEC"
+    flow_sampling        = 0.5
+    metadata             = "INCLUDE_ALL_METADATA"
+  }
+}
+
+# Worker-to-worker traffic of a Dataflow job (12345: streaming without Streaming Engine, 12346:
+# batch without Dataflow Shuffle, e.g. in a region that lacks it). Dataflow puts the network tag "dataflow" on every worker VM; a network
+# other than "default" has no rule that lets it through.
+resource "google_compute_firewall" "dataflow_workers" {
+  project     = var.project_id
+  name        = "${var.name}-dataflow-workers"
+  network     = google_compute_network.this.id
+  direction   = "INGRESS"
+  source_tags = [local.dataflow_tag]
+  target_tags = [local.dataflow_tag]
+
+  allow {
+    protocol = "tcp"
+    ports    = ["12345-12346"]
   }
 }
 

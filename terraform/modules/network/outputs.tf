@@ -23,3 +23,18 @@ output "node_tag" {
   description = "The network tag the nodes must carry for the firewall rules above to apply."
   value       = local.node_tag
 }
+
+output "dataflow_subnetwork" {
+  description = "The Dataflow workers' subnet as Beam's --subnetwork takes it (regions/REGION/subnetworks/NAME): the network has no \"default\" network for Dataflow to fall back on."
+  value       = "regions/${google_compute_subnetwork.dataflow.region}/subnetworks/${google_compute_subnetwork.dataflow.name}"
+}
+
+output "dataflow_firewall" {
+  description = "The worker-to-worker rule, for the stack's plan-level tests."
+  value       = google_compute_firewall.dataflow_workers
+}
+
+output "dataflow_subnetwork_resource" {
+  description = "The Dataflow subnet resource, for the stack's plan-level tests."
+  value       = google_compute_subnetwork.dataflow
+}

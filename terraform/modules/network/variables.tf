@@ -28,6 +28,11 @@ variable "services_cidr" {
   type        = string
 }
 
+variable "dataflow_cidr" {
+  description = "The Dataflow workers' subnet range (one address per worker VM)."
+  type        = string
+}
+
 variable "master_ipv4_cidr_block" {
   description = "The GKE control plane's range, allowed to call admission webhooks on the nodes."
   type        = string

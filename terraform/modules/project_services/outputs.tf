@@ -3,3 +3,8 @@ output "project_id" {
   value       = var.project_id
   depends_on  = [google_project_service.this]
 }
+
+output "services" {
+  description = "The APIs enabled, for the stack's plan-level tests."
+  value       = sort(keys(google_project_service.this))
+}

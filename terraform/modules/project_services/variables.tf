@@ -14,6 +14,7 @@ variable "services" {
     "cloudresourcemanager.googleapis.com",
     "compute.googleapis.com",
     "container.googleapis.com",
+    "dataflow.googleapis.com", # the Beam steps on Dataflow (beam.runner: dataflow)
     "iam.googleapis.com",
     "iamcredentials.googleapis.com", # Workload Identity's token exchange
     "logging.googleapis.com",

@@ -1,3 +1,8 @@
+locals {
+  # Under the pipeline bucket: the Beam steps' temp_location on Dataflow.
+  dataflow_temp_prefix = "dataflow-tmp"
+}
+
 resource "google_storage_bucket" "pipelines" {
   project                     = var.project_id
   name                        = "${var.name_prefix}-pipelines"
@@ -19,6 +24,18 @@ resource "google_storage_bucket" "pipelines" {
   lifecycle_rule {
     condition {
       age = var.pipeline_root_retention_days
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  # Dataflow's temp and staging files (the job's packages, graphs, temporary outputs) are
+  # useless once the job ends.
+  lifecycle_rule {
+    condition {
+      age            = var.dataflow_temp_retention_days
+      matches_prefix = ["${local.dataflow_temp_prefix}/"]
     }
     action {
       type = "Delete"

@@ -18,6 +18,11 @@ variable "pipeline_root_retention_days" {
   type        = number
 }
 
+variable "dataflow_temp_retention_days" {
+  description = "Dataflow temp and staging files (gs://<pipelines bucket>/dataflow-tmp/) are deleted at this age; keep it longer than a job runs."
+  type        = number
+}
+
 variable "noncurrent_retention_days" {
   description = "Overwritten or deleted object versions are kept this long."
   type        = number

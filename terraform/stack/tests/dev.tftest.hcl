@@ -27,6 +27,16 @@ mock_provider "google" {
 mock_provider "kubernetes" {}
 mock_provider "helm" {}
 
+# Every other account is mock@ (the mock_resource above); the Dataflow workers' one is told apart.
+override_resource {
+  target = module.iam.google_service_account.dataflow_worker
+  values = {
+    email  = "tabml-dataflow@my-tabml-dev.iam.gserviceaccount.com"
+    member = "serviceAccount:tabml-dataflow@my-tabml-dev.iam.gserviceaccount.com"
+    name   = "projects/my-tabml-dev/serviceAccounts/tabml-dataflow@my-tabml-dev.iam.gserviceaccount.com"
+  }
+}
+
 run "gpu_pool_fits_the_trainer_and_keeps_other_pods_off" {
   command = plan
 
@@ -100,8 +110,8 @@ run "iam_is_least_privilege" {
 
   assert {
     condition = length([for m in module.iam.project_roles : m.role
-    if contains(["roles/owner", "roles/editor", "roles/viewer", "roles/storage.admin", "roles/iam.serviceAccountUser"], m.role)]) == 0
-    error_message = "No basic roles, no project-wide storage admin, no project-wide actAs."
+    if contains(["roles/owner", "roles/editor", "roles/viewer", "roles/storage.admin", "roles/iam.serviceAccountUser", "roles/dataflow.admin"], m.role)]) == 0
+    error_message = "No basic roles, no project-wide storage admin, no project-wide actAs, no Dataflow admin."
   }
   assert {
     condition = toset([for b in module.iam.bucket_roles : "${b.bucket} ${b.role}" if strcontains(b.member, "mock@")]) == toset([
@@ -124,8 +134,13 @@ run "whoever_starts_runs_may_list_the_data" {
     # The pipelines account reads it; Cloud Build and the monitoring job fingerprint it when
     # they start a run (ExampleGen's cache key).
     condition = length([for b in module.iam.bucket_roles : b
-    if b.bucket == "my-tabml-dev-data" && b.role == "roles/storage.objectViewer"]) == 3
-    error_message = "The data buckets are readable by the pipelines, Cloud Build and monitoring accounts, and by no one else."
+    if b.bucket == "my-tabml-dev-data" && b.role == "roles/storage.objectViewer"]) == 4
+    error_message = "The data buckets are readable by the pipelines, Cloud Build, monitoring and Dataflow workers' accounts, and by no one else."
+  }
+  assert {
+    condition = anytrue([for b in module.iam.bucket_roles :
+    b.bucket == "my-tabml-dev-data" && b.role == "roles/storage.objectViewer" && strcontains(b.member, "tabml-dataflow@")])
+    error_message = "Dataflow workers (ExampleGen on Dataflow) read the data buckets."
   }
 }
 
@@ -166,5 +181,84 @@ run "kserve_is_raw_deployment_and_the_pipeline_may_roll_it_out" {
       module.k8s_access.deployer_binding.metadata[0].namespace == "tabml-staging"
     )
     error_message = "The deployer role is bound to KFP's pipeline-runner, in the serving namespace only."
+  }
+}
+
+run "dataflow_workers_and_launcher_are_least_privilege" {
+  command = plan
+
+  assert {
+    condition     = contains(module.project_services.services, "dataflow.googleapis.com")
+    error_message = "The Dataflow API is enabled."
+  }
+  assert {
+    condition = toset([for m in module.iam.project_roles : m.role if strcontains(m.member, "tabml-dataflow@")]) == toset([
+      "roles/dataflow.worker",
+    ])
+    error_message = "The workers' only project role is roles/dataflow.worker."
+  }
+  assert {
+    condition = anytrue([for m in module.iam.project_roles :
+    m.role == "roles/dataflow.developer" && m.member == "serviceAccount:mock@example.iam.gserviceaccount.com"])
+    error_message = "The pipelines account launches Dataflow jobs: roles/dataflow.developer."
+  }
+  assert {
+    condition = toset([for b in module.iam.bucket_roles : "${b.bucket} ${b.role}" if strcontains(b.member, "tabml-dataflow@")]) == toset([
+      "my-tabml-dev-pipelines roles/storage.objectAdmin",
+      "my-tabml-dev-models roles/storage.objectViewer",
+    ])
+    error_message = "Dataflow workers write the pipeline root and temp_location, and only read the registry (no data buckets in dev)."
+  }
+  assert {
+    condition = anytrue([for r in module.iam.repository_roles :
+    r.role == "roles/artifactregistry.reader" && strcontains(r.member, "tabml-dataflow@") && r.repository == "tabml"])
+    error_message = "Dataflow workers pull the SDK container image from the repository."
+  }
+  assert {
+    condition = [for b in module.iam.act_as_bindings : "${b.role} ${b.member}" if strcontains(b.service_account_id, "tabml-dataflow@")] == [
+      "roles/iam.serviceAccountUser serviceAccount:mock@example.iam.gserviceaccount.com",
+    ]
+    error_message = "Only the pipelines account may run jobs as the Dataflow workers' account."
+  }
+  assert {
+    condition     = length([for b in module.iam.act_as_bindings : b if strcontains(b.member, "tabml-dataflow@")]) == 0
+    error_message = "The Dataflow workers' account acts as no other account."
+  }
+}
+
+run "dataflow_workers_have_their_subnet_and_can_talk" {
+  command = plan
+
+  assert {
+    condition = (
+      module.network.dataflow_subnetwork_resource.private_ip_google_access &&
+      module.network.dataflow_subnetwork_resource.ip_cidr_range == "10.10.16.0/22"
+    )
+    error_message = "The Dataflow subnet has Private Google Access (workers without public IPs pull the image, read GCS)."
+  }
+  assert {
+    condition = (
+      module.network.dataflow_firewall.direction == "INGRESS" &&
+      toset(module.network.dataflow_firewall.source_tags) == toset(["dataflow"]) &&
+      toset(module.network.dataflow_firewall.target_tags) == toset(["dataflow"]) &&
+      [for a in module.network.dataflow_firewall.allow : "${a.protocol} ${join(",", a.ports)}"] == ["tcp 12345-12346"] &&
+      length(coalesce(module.network.dataflow_firewall.source_ranges, toset([]))) == 0
+    )
+    error_message = "Dataflow workers reach each other on TCP 12345-12346 (tag dataflow to tag dataflow), and nothing else is opened."
+  }
+  assert {
+    condition = output.tabml_beam_dataflow == {
+      project         = "my-tabml-dev"
+      region          = "us-central1"
+      service_account = "tabml-dataflow@my-tabml-dev.iam.gserviceaccount.com"
+      subnetwork      = "regions/us-central1/subnetworks/tabml-dataflow"
+      temp_location   = "gs://my-tabml-dev-pipelines/dataflow-tmp"
+    }
+    error_message = "The beam.dataflow section names the workers' account, their subnet and a temp prefix of the pipelines bucket."
+  }
+  assert {
+    condition = anytrue([for r in module.storage.pipeline_bucket_resource.lifecycle_rule :
+    toset(r.condition[0].matches_prefix) == toset(["dataflow-tmp/"]) && r.condition[0].age == 7 && r.action[0].type == "Delete"])
+    error_message = "Dataflow's temp files are deleted after dataflow_temp_retention_days (7)."
   }
 }
