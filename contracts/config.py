@@ -17,6 +17,7 @@ from typing import Annotated, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from contracts.beam import BeamConfig
 from contracts.machines import DEFAULT_GPU_MACHINE, misfit
 from contracts.metrics import FAIRNESS_RATES, GAP_METRICS, TASKS, Task, known_metrics
 
@@ -468,6 +469,9 @@ class Resources(_Strict):
     trainer: TaskResources = TaskResources(
         cpu="3", memory="12G", gpu_count=1, gpu_type="NVIDIA_L4", machine_type="g2-standard-4"
     )
+    # Trainer replicas, each with `trainer`'s machine: > 1 trains with MultiWorkerMirroredStrategy
+    # (Vertex only: a CustomJob of one chief + N-1 workers, pipelines/training_pipeline.py).
+    trainer_workers: int = Field(default=1, ge=1, le=64)
     # Retries for transient failures (pre-empted nodes, storage hiccups). ExampleValidator is
     # never retried: bad data fails the same way every time.
     retries: int = Field(default=2, ge=0, le=10)
@@ -510,6 +514,8 @@ class PipelineConfig(_Strict):
     push: Push
     resources: Resources = Resources()
     cloud: Cloud = Cloud()
+    # Where the Beam steps run (contracts/beam.py): DirectRunner locally, the runner named here on a cluster.
+    beam: BeamConfig = BeamConfig()
 
     @field_validator("features", mode="before")
     @classmethod

@@ -4,15 +4,21 @@ signatures agreeing on raw CSV rows."""
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
+import tf_keras as keras
+from tensorflow.python.autograph.core import config as ag_config
+from tensorflow.python.autograph.impl import conversion
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from components.common.readers import load_schema
+from components.trainer import data
+from components.trainer.tracing import grappler_off, skip_autograph_in_tf_keras
 from tests.conftest import read_taxi
 
 
@@ -45,6 +51,7 @@ def test_trainer_outputs(chain):
     assert result.strategy in ("_DefaultDistributionStrategy", "MirroredStrategy") and result.run_fn == "generated"
     assert result.final_metrics["val_auc"] > 0.8
     assert result.examples_per_second > 0
+    assert result.workers == 1 and result.chief and len(result.epoch_seconds) == chain.config.model.epochs
     saved = json.loads((chain.model_run / "train_result.json").read_text())
     assert saved["epochs"] == chain.config.model.epochs
     assert tf.io.gfile.glob(str(chain.model_run / "train" / "events.out.tfevents.*"))  # TensorBoard
@@ -101,3 +108,67 @@ def test_raw_signature_rejects_a_wrong_type(chain):
     feed["fare"] = tf.constant(["twelve"])
     with pytest.raises((TypeError, ValueError, tf.errors.InvalidArgumentError)):
         model.signatures["serving_raw"](**feed)
+
+
+def _rows(features: dict, label) -> np.ndarray:
+    """(fare, payment type, label) per row, sorted: the multiset of rows a pass yields."""
+    rows = np.stack(
+        [
+            features["fare_xf"].numpy().reshape(-1),
+            features["payment_type_xf"].numpy().reshape(-1),
+            np.asarray(label).reshape(-1),
+        ],
+        axis=1,
+    )
+    return rows[np.lexsort(rows.T[::-1])]
+
+
+def test_each_epoch_is_every_training_row_once(chain, monkeypatch):
+    spec = tft.TFTransformOutput(str(chain.transform_graph)).transformed_feature_spec()
+    files = [str(chain.transformed / "Split-train" / "*.gz")]
+    rows = data.count_records(files)
+    names = sorted(n for n in spec if n != "big_tipper")
+    columns = data.load_columns(files, spec, rows)
+    assert columns is not None and {int(t.shape[0]) for t in columns.values()} == {rows}
+    expected = _rows(columns, columns["big_tipper"])
+
+    ds, steps = data.dataset(files, columns, spec, "big_tipper", names, 64, True, False, seed=7)
+    assert steps == math.ceil(rows / 64)
+    batches = iter(ds)
+    passes = [[next(batches) for _ in range(steps)] for _ in range(2)]
+    for batches_of_pass in passes:  # every row once, features and label still together
+        features = {n: tf.concat([f[n] for f, _ in batches_of_pass], 0) for n in ("fare_xf", "payment_type_xf")}
+        np.testing.assert_array_equal(_rows(features, tf.concat([y for _, y in batches_of_pass], 0)), expected)
+    first, second = (np.concatenate([f["fare_xf"].numpy().ravel() for f, _ in p]) for p in passes)
+    assert not np.array_equal(first, second)  # reshuffled every pass
+    assert passes[0][0][0]["fare_xf"].shape == (64, 1)  # the model's [batch, 1] inputs
+
+    # A split too big to hold streams from the files: the same rows.
+    monkeypatch.setattr(data, "IN_MEMORY_BYTES", 0)
+    assert data.load_columns(files, spec, rows) is None
+    streamed, steps = data.dataset(files, None, spec, "big_tipper", names, 64, True, False, seed=7)
+    assert steps is None
+    batches_of_pass = list(streamed)
+    features = {n: tf.concat([f[n] for f, _ in batches_of_pass], 0) for n in ("fare_xf", "payment_type_xf")}
+    np.testing.assert_array_equal(_rows(features, tf.concat([y for _, y in batches_of_pass], 0)), expected)
+
+
+def test_tf_keras_is_not_converted_by_autograph_but_user_layers_are():
+    skip_autograph_in_tf_keras()
+    skip_autograph_in_tf_keras()
+    assert sum(r.matches("tf_keras") for r in ag_config.CONVERSION_RULES) == 1
+    assert conversion.is_allowlisted(keras.layers.Dense.call)  # traced as written, not transpiled
+
+    class ScaleDown(keras.layers.Layer):
+        def call(self, x):
+            if tf.reduce_max(x) > 1.0:  # a Python `if` on a tensor: only AutoGraph makes it a graph
+                x = x / tf.reduce_max(x)
+            return x
+
+    model = keras.Sequential([keras.Input((2,)), ScaleDown(), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    with grappler_off(True):
+        assert tf.config.optimizer.get_experimental_options()["disable_meta_optimizer"]
+        history = model.fit(np.array([[2.0, 4.0], [0.1, 0.2]]), np.array([1.0, 0.0]), epochs=2, verbose=0)
+    assert not tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False)
+    assert np.isfinite(history.history["loss"]).all()

@@ -34,8 +34,18 @@ def trainer(
             ),
             Outputs(model=model.path, model_run=model_run.path),
         )
+    if not result.chief:
+        # Another replica of a multi-worker CustomJob (Vertex runs this component in each): the
+        # chief alone reports the model. Leave before KFP's executor writes this task's outputs
+        # over the chief's (the same executor input, the same output file).
+        import os
+        import sys
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     model.metadata.update({"tfx_type": "Model", "serving_dir": "Format-Serving", "run_fn": result.run_fn})
-    model_run.metadata.update({"tfx_type": "ModelRun", "strategy": result.strategy})
+    model_run.metadata.update({"tfx_type": "ModelRun", "strategy": result.strategy, "workers": result.workers})
     for name, value in result.final_metrics.items():
         if value == value:  # NaN is not JSON; the KFP launcher would reject it
             training_metrics.log_metric(name, round(value, 6))

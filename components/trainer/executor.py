@@ -2,9 +2,11 @@
 or the generated one, which follows the same contract; then checks the exported SavedModel
 (TFX layout: <model>/Format-Serving) has what the Evaluator and the predictor read.
 
-The generated run_fn trains the generated model (components/trainer/model.py) with
-MirroredStrategy when a GPU is visible, logs to TensorBoard in the ModelRun, and exports
-the model with the transform graph inside (components/trainer/export.py).
+The generated run_fn trains the generated model (components/trainer/model.py) on the
+transformed splits (components/trainer/data.py) with the strategy distribute.py picks:
+MultiWorkerMirroredStrategy under a TF_CONFIG with several workers, MirroredStrategy when a
+GPU is visible; logs to TensorBoard in the ModelRun, and exports the model with the transform
+graph inside (components/trainer/export.py). Only the chief writes the outputs.
 
 A task that was given GPUs (on a cluster) and in which TensorFlow sees fewer fails before it
 reads any data, unless resources.trainer.allow_cpu_fallback: a GPU pod that trains on CPU is a
@@ -30,8 +32,11 @@ from tfx_bsl.public import tfxio
 
 from components.common.io import log, read_json, step, write_json
 from components.common.user_code import load_function, module_copy
-from components.trainer.export import as_model_inputs, check_exported_model, export_serving_model
+from components.trainer import data
+from components.trainer.distribute import WriteDirs, choose_strategy, task_from_env
+from components.trainer.export import check_exported_model, export_serving_model
 from components.trainer.model import build_model, inputs_from_config, inputs_from_schema
+from components.trainer.tracing import grappler_off, skip_autograph_in_tf_keras
 from contracts.artifacts import CUSTOM_CONFIG, LABEL_INFO, TRAIN_RESULT, examples_pattern, serving_model_dir
 from contracts.config import PipelineConfig
 from contracts.executor import ExecutorResult
@@ -63,6 +68,9 @@ class Result(ExecutorResult):
     examples_per_second: float
     final_metrics: dict[str, float] = field(default_factory=dict)
     serving_model_dir: str = ""
+    epoch_seconds: list[float] = field(default_factory=list)  # fit's epochs, validation included
+    workers: int = 1
+    chief: bool = True  # only the chief wrote the model and train_result.json
 
 
 class DataAccessor:
@@ -98,6 +106,9 @@ class FnArgs:
     working_dir: str = ""
     hyperparameters: dict | None = None
     base_model: str | None = None
+    # Made before any op ran (MultiWorkerMirroredStrategy must be): a run_fn trains in its
+    # scope. On a worker that is not the chief, the output directories above are temporary.
+    strategy: tf.distribute.Strategy | None = None
     # what train_result.json records from the generated run_fn
     report: dict = field(default_factory=dict)
 
@@ -125,10 +136,6 @@ class FnArgs:
             self.classes,
             export_dir or self.serving_model_dir,
         )
-
-
-def _count(pattern: str) -> int:
-    return sum(1 for _ in tf.data.TFRecordDataset(tf.io.gfile.glob(pattern), compression_type="GZIP"))
 
 
 NVIDIA_LIB = "/usr/local/nvidia/lib64"  # where GKE mounts the node's driver libraries
@@ -200,55 +207,22 @@ def check_gpus(wanted: int, allow_cpu_fallback: bool) -> int:
     )
 
 
-def choose_strategy() -> tf.distribute.Strategy:
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        log.info("Trainer: %d GPU(s) visible, using MirroredStrategy", len(gpus))
-        return tf.distribute.MirroredStrategy()
-    log.info("Trainer: no GPU visible, using the default strategy on CPU")
-    return tf.distribute.get_strategy()
+class _EpochTimes(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.seconds: list[float] = []
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
 
-def _dataset(
-    fn_args: FnArgs,
-    files: list[str],
-    tft_output,
-    batch: int,
-    repeat: bool,
-    shuffle: bool,
-    seed: int,
-    input_names: list[str],
-) -> tf.data.Dataset:
-    ds = tf.data.experimental.make_batched_features_dataset(
-        file_pattern=files,
-        batch_size=batch,
-        features=tft_output.transformed_feature_spec(),
-        reader=lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
-        label_key=fn_args.label_key,
-        num_epochs=None if repeat else 1,
-        shuffle=shuffle,
-        shuffle_seed=seed,
-        sloppy_ordering=False,
-    )
-    return ds.map(lambda f, y: (as_model_inputs(f, input_names), y)).prefetch(tf.data.AUTOTUNE)
-
-
-def _label_moments(fn_args: FnArgs, tft_output) -> tuple[float, float]:
-    spec = {fn_args.label_key: tft_output.transformed_feature_spec()[fn_args.label_key]}
-    values = np.concatenate(
-        [
-            tf.io.parse_example(b, spec)[fn_args.label_key].numpy().reshape(-1)
-            for b in tf.data.TFRecordDataset(tf.io.gfile.glob(fn_args.train_files[0]), compression_type="GZIP").batch(
-                10_000
-            )
-        ]
-    )
-    return float(values.mean()), float(values.std() or 1.0)
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
 
 
 def generated_run_fn(config: PipelineConfig, fn_args: FnArgs) -> None:
     """The project's own run_fn: the generated model, trained and exported."""
     keras.utils.set_random_seed(config.model.seed)
+    strategy = fn_args.strategy or tf.distribute.get_strategy()
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     inputs = (
         inputs_from_schema(tft_output, fn_args.label_key)
@@ -256,72 +230,105 @@ def generated_run_fn(config: PipelineConfig, fn_args: FnArgs) -> None:
         else inputs_from_config(config, tft_output)
     )
     names = [i.name for i in inputs]
-    strategy = choose_strategy()
-    batch = config.model.batch_size * strategy.num_replicas_in_sync
+    spec = tft_output.transformed_feature_spec()
+    batch = config.model.batch_size * strategy.num_replicas_in_sync  # the global batch
     repeat = fn_args.steps_per_epoch > 0
-    train_ds = _dataset(fn_args, fn_args.train_files, tft_output, batch, repeat, True, config.model.seed, names)
-    eval_ds = _dataset(fn_args, fn_args.eval_files, tft_output, batch, False, False, config.model.seed, names)
-    mean, std = _label_moments(fn_args, tft_output) if fn_args.task == "regression" else (0.0, 1.0)
+    with step("Trainer: reading the transformed splits"):
+        train_rows = data.load_columns(fn_args.train_files, spec, fn_args.report["train_rows"])
+        eval_rows = data.load_columns(fn_args.eval_files, spec, fn_args.report["eval_rows"])
+    log.info("Trainer: %s", "splits held in memory" if train_rows is not None else "streaming from the files")
+
+    def split(files, rows, training):
+        return data.dataset(
+            files, rows, spec, fn_args.label_key, names, batch, training, training and repeat, config.model.seed
+        )
+
+    train_ds, train_steps = split(fn_args.train_files, train_rows, True)
+    eval_ds, eval_steps = split(fn_args.eval_files, eval_rows, False)
+    mean, std = (0.0, 1.0)
+    if fn_args.task == "regression":
+        mean, std = _label_moments(fn_args.train_files, spec, fn_args.label_key, train_rows)
     with strategy.scope():
         model = build_model(config, inputs, fn_args.classes, mean, std)
-    callbacks = [keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")]
+        # Slots made now, not inside the first train step, which would then be traced twice.
+        model.optimizer.build(model.trainable_variables)
+    timer = _EpochTimes()
+    callbacks = [timer, keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")]
     with step(f"Trainer: {fn_args.epochs} epoch(s), batch {batch}"):
         start = time.perf_counter()
-        history = model.fit(
-            train_ds,
-            validation_data=eval_ds,
-            epochs=fn_args.epochs,
-            steps_per_epoch=fn_args.steps_per_epoch or None,
-            callbacks=callbacks,
-            verbose=2,
-        )
+        with grappler_off(not tf.config.list_physical_devices("GPU")):
+            history = model.fit(
+                train_ds,
+                validation_data=eval_ds,
+                epochs=fn_args.epochs,
+                steps_per_epoch=fn_args.steps_per_epoch or train_steps,
+                validation_steps=eval_steps,
+                callbacks=callbacks,
+                verbose=2,
+            )
         seconds = time.perf_counter() - start
     with step("Trainer: exporting the SavedModel with the transform graph"):
         fn_args.export_serving_model(model)
     fn_args.report.update(
         strategy=type(strategy).__name__,
         seconds=seconds,
+        epoch_seconds=[round(s, 3) for s in timer.seconds],
         batch=batch,
         final_metrics={k: float(v[-1]) for k, v in history.history.items()},
     )
 
 
+def _label_moments(files, spec, label, columns) -> tuple[float, float]:
+    if columns is not None:
+        values = columns[label].numpy().reshape(-1)
+    else:
+        batches = data.parsed_batches(files, {label: spec[label]})
+        values = np.concatenate([b[label].numpy().reshape(-1) for b in batches])
+    return float(values.mean()), float(values.std() or 1.0)
+
+
 def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
     check_gpus(inputs.gpus, config.resources.trainer.allow_cpu_fallback)
+    task = task_from_env()
+    strategy = choose_strategy(task)  # before any op runs: multi-worker collectives need that
+    skip_autograph_in_tf_keras()
     epochs = inputs.epochs or config.model.epochs
     steps_per_epoch = config.model.steps_per_epoch if inputs.steps_per_epoch < 0 else inputs.steps_per_epoch
     label = read_json(os.path.join(inputs.transform_graph, LABEL_INFO))
     train_files = [examples_pattern(inputs.transformed_examples, "train")]
     eval_files = [examples_pattern(inputs.transformed_examples, "eval")]
-    n_train, n_eval = _count(train_files[0]), _count(eval_files[0])
+    n_train, n_eval = data.count_records(train_files), data.count_records(eval_files)
     per_epoch = steps_per_epoch or math.ceil(n_train / config.model.batch_size)
-    tf.io.gfile.makedirs(outputs.model_run)
-    fn_args = FnArgs(
-        train_files=train_files,
-        eval_files=eval_files,
-        train_steps=per_epoch * epochs,
-        eval_steps=math.ceil(n_eval / config.model.batch_size),
-        transform_output=inputs.transform_graph,
-        serving_model_dir=serving_model_dir(outputs.model),
-        model_run_dir=outputs.model_run,
-        schema_file=os.path.join(inputs.transform_graph, tft.TFTransformOutput.RAW_METADATA_DIR, "schema.pbtxt"),
-        custom_config=read_json(os.path.join(inputs.transform_graph, CUSTOM_CONFIG)),
-        label_key=config.label.name,
-        task=config.label.task,
-        classes=label.get("classes", []) if config.label.task == "multiclass" else [],
-        epochs=epochs,
-        steps_per_epoch=steps_per_epoch,
-        working_dir=outputs.model,
-    )
-    code = config.user_code
-    start = time.perf_counter()
-    if code.run_fn:
-        user_run_fn = load_function(code, "run_fn", module_copy(inputs.transform_graph))
-        with step(f"Trainer: the user's run_fn {code.run_fn}"):
-            user_run_fn(fn_args)
-        check_exported_model(fn_args.serving_model_dir, config.label.task)
-    else:
-        generated_run_fn(config, fn_args)
+    with WriteDirs(task, outputs.model, outputs.model_run) as (model_dir, model_run):
+        tf.io.gfile.makedirs(model_run)
+        fn_args = FnArgs(
+            train_files=train_files,
+            eval_files=eval_files,
+            train_steps=per_epoch * epochs,
+            eval_steps=math.ceil(n_eval / config.model.batch_size),
+            transform_output=inputs.transform_graph,
+            serving_model_dir=serving_model_dir(model_dir),
+            model_run_dir=model_run,
+            schema_file=os.path.join(inputs.transform_graph, tft.TFTransformOutput.RAW_METADATA_DIR, "schema.pbtxt"),
+            custom_config=read_json(os.path.join(inputs.transform_graph, CUSTOM_CONFIG)),
+            label_key=config.label.name,
+            task=config.label.task,
+            classes=label.get("classes", []) if config.label.task == "multiclass" else [],
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
+            working_dir=model_dir,
+            strategy=strategy,
+            report={"train_rows": n_train, "eval_rows": n_eval},
+        )
+        code = config.user_code
+        start = time.perf_counter()
+        if code.run_fn:
+            user_run_fn = load_function(code, "run_fn", module_copy(inputs.transform_graph))
+            with step(f"Trainer: the user's run_fn {code.run_fn}"):
+                user_run_fn(fn_args)
+            check_exported_model(fn_args.serving_model_dir, config.label.task)
+        else:
+            generated_run_fn(config, fn_args)
     seconds = fn_args.report.get("seconds", time.perf_counter() - start)
     seen = (
         steps_per_epoch * fn_args.report.get("batch", config.model.batch_size) * epochs
@@ -337,9 +344,13 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
         train_seconds=round(seconds, 2),
         examples_per_second=round(seen / max(seconds, 1e-9), 1),
         final_metrics=fn_args.report.get("final_metrics", {}),
-        serving_model_dir=fn_args.serving_model_dir,
+        serving_model_dir=serving_model_dir(outputs.model),
+        epoch_seconds=fn_args.report.get("epoch_seconds", []),
+        workers=task.workers,
+        chief=task.is_chief,
     )
-    write_json(os.path.join(outputs.model_run, TRAIN_RESULT), result.to_dict())
+    if task.is_chief:
+        write_json(os.path.join(outputs.model_run, TRAIN_RESULT), result.to_dict())
     log.info(
         "Trainer: %s; %.0f examples/s; final %s",
         result.strategy,
