@@ -19,7 +19,7 @@ EXAMPLE ?= chicago_taxi
 CONFIG ?= examples/$(EXAMPLE)/config.yaml
 EXAMPLES := $(sort $(wildcard examples/*/config.yaml))
 
-.PHONY: help setup setup-serving setup-browser setup-promtool run loop serve test test-all test-fast lint bench compile clean terraform-go-tools terraform-tools terraform-check
+.PHONY: help setup setup-serving setup-browser setup-promtool setup-flink run loop serve test test-all test-fast lint bench compile clean terraform-go-tools terraform-tools terraform-check
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
@@ -56,7 +56,7 @@ test: setup setup-serving setup-browser setup-promtool lint terraform-check  ## 
 	$(BIN)/pytest -m "not slow"
 	$(SERVING)/bin/pytest tests/serving -m "not slow"
 
-test-all: setup setup-serving setup-browser setup-promtool terraform-check  ## every test, the slow ones too
+test-all: setup setup-serving setup-browser setup-promtool setup-flink terraform-check  ## every test, the slow ones too (Flink's included)
 	$(BIN)/pytest
 	$(SERVING)/bin/pytest tests/serving
 
@@ -64,11 +64,13 @@ test-fast: setup setup-serving setup-browser setup-promtool  ## unit tests only 
 	$(BIN)/pytest -m "not slow and not pipeline"
 	$(SERVING)/bin/pytest tests/serving -m "not slow"
 
-bench: setup setup-serving  ## the benchmarks (print figures, assert nothing): drift detection, monitoring 100k requests, serving
+bench: setup setup-serving  ## the benchmarks (print figures, assert nothing): drift detection, monitoring 100k requests, serving, local run vs its one-process floor
 	$(BIN)/python bench/drift.py
 	$(BIN)/python bench/monitor.py
 	$(SERVING)/bin/python bench/serving_bench.py
 	$(SERVING)/bin/python bench/serving_load.py
+	$(BIN)/python bench/local_floor.py
+	$(BIN)/python bench/pipeline_scale.py --rows $(or $(SCALE_ROWS),100000)  # SCALE_ROWS="100000 1000000"
 
 compile: setup  ## regenerate compiled/ from the pipeline code, for every example
 	@for c in $(EXAMPLES); do $(BIN)/tabml compile --config $$c --output-dir compiled || exit 1; done
@@ -128,6 +130,20 @@ terraform-check: terraform-tools  ## terraform/: tofu fmt, validate, tofu test (
 
 clean:  ## remove run artifacts (keeps .venv)
 	rm -rf artifacts
+
+# FlinkRunner starts Beam's Flink job server from a jar (--flink_job_server_jar). The registry
+# here serves no job-server shadow jar: mvn fetches the runner's modules (images/flink-job-server.pom.xml)
+# and a launcher jar names them on its manifest's Class-Path (one per line: a line holds 72 bytes).
+FLINK_JOB_SERVER := .cache/beam/beam-runners-flink-1.19-job-server-2.62.0.jar
+$(FLINK_JOB_SERVER): images/flink-job-server.pom.xml
+	@command -v mvn >/dev/null && command -v jar >/dev/null || { echo "setup-flink needs Maven and a JDK (mvn, jar) on PATH" >&2; exit 1; }
+	rm -rf $(@D)/lib && mkdir -p $(@D)/lib
+	mvn -q -f $< dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(abspath $(@D))/lib
+	{ echo "Main-Class: org.apache.beam.runners.flink.FlinkJobServerDriver"; echo "Class-Path: ."; \
+	  for j in $(@D)/lib/*.jar; do echo "  lib/$${j##*/}"; done; } > $(@D)/manifest.txt
+	jar cfm $@.tmp $(@D)/manifest.txt && mv $@.tmp $@
+
+setup-flink: $(FLINK_JOB_SERVER)  ## fetch Beam's Flink job server with mvn (FlinkRunner's --flink_job_server_jar)
 
 # The report test opens the evaluation report in headless Chromium (Debian's package).
 setup-browser:  ## install Debian's chromium when it is missing (the report test uses it)

@@ -74,10 +74,14 @@ FAILURE_FILE = "failure.json"
 
 def is_blessed(blessing_dir: str) -> bool:
     """Exactly one of BLESSED / NOT_BLESSED must be there: anything else is a broken artifact."""
-    import tensorflow as tf
+    if "://" in blessing_dir:
+        import tensorflow as tf
 
-    blessed = tf.io.gfile.exists(os.path.join(blessing_dir, BLESSED))
-    not_blessed = tf.io.gfile.exists(os.path.join(blessing_dir, NOT_BLESSED))
+        exists = tf.io.gfile.exists
+    else:
+        exists = os.path.exists  # no TensorFlow import for a local path
+    blessed = exists(os.path.join(blessing_dir, BLESSED))
+    not_blessed = exists(os.path.join(blessing_dir, NOT_BLESSED))
     if blessed == not_blessed:
         raise ValueError(f"{blessing_dir}: expected exactly one of {BLESSED} / {NOT_BLESSED}")
     return blessed

@@ -46,7 +46,7 @@ class DataflowBeam(_Strict):
     max_workers: int = Field(default=10, ge=1)
     service_account: str = ""  # the worker service account's email (Terraform output dataflow_service_account)
     subnetwork: str = ""  # regions/REGION/subnetworks/NAME when the project has no default network
-    # upload_graph: TFMA/TFT graphs can exceed Dataflow's 10 MB job request limit without it.
+    # upload_graph: TFMA/TFT graphs can exceed the size limit of a Dataflow job request without it.
     experiments: list[str] = ["upload_graph"]
 
     def args(self, image: str = "") -> list[str]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import types
 from dataclasses import dataclass
 
 METADATA_FILE = "model_metadata.json"
@@ -65,14 +66,13 @@ def version_dir(registry: str, model_name: str, version: int) -> str:
 
 def complete_versions(base: str) -> list[int]:
     """Numeric version directories of a model base path that hold model_metadata.json, oldest first."""
-    import tensorflow as tf
-
-    if not tf.io.gfile.isdir(base):
+    fs = _files(base)
+    if not fs.isdir(base):
         return []
     versions = []
-    for name in tf.io.gfile.listdir(base):
+    for name in fs.listdir(base):
         name = name.rstrip("/")  # object stores list directories with a trailing slash
-        if name.isdigit() and tf.io.gfile.exists(os.path.join(base, name, METADATA_FILE)):
+        if name.isdigit() and fs.exists(os.path.join(base, name, METADATA_FILE)):
             versions.append(int(name))
     return sorted(versions)
 
@@ -85,10 +85,19 @@ class RegistryVersion:
 
 
 def read_metadata(path: str) -> dict:
-    import tensorflow as tf
-
-    with tf.io.gfile.GFile(os.path.join(path, METADATA_FILE)) as f:
+    with _files(path).GFile(os.path.join(path, METADATA_FILE)) as f:
         return json.load(f)
+
+
+def _files(path: str):
+    """tf.io.gfile for a remote path; os for a local one, which then needs no TensorFlow (seconds to import)."""
+    if "://" in path:
+        import tensorflow as tf
+
+        return tf.io.gfile
+    return types.SimpleNamespace(
+        isdir=os.path.isdir, listdir=os.listdir, exists=os.path.exists, GFile=lambda p: open(p, encoding="utf-8")
+    )
 
 
 def latest_version(registry: str | None, model_name: str) -> RegistryVersion | None:

@@ -27,6 +27,12 @@ COPY serving/rollout ./serving/rollout
 COPY examples ./examples
 RUN uv sync --frozen --no-dev && python -c "import components, contracts.config, pipelines.training_pipeline"
 
+# Beam's SDK harness launcher, from the Beam release the lock pins: Dataflow (Runner v2) and
+# portable runners start this image's workers through it (`--sdk_container_image`, docs/scale.md).
+# KFP sets each step's command, so the entrypoint only matters there.
+COPY --from=apache/beam_python3.11_sdk:2.59.0 /opt/apache/beam /opt/apache/beam
+ENTRYPOINT ["/opt/apache/beam/boot"]
+
 # Relative paths in configs (examples/...) resolve against /app. Your own module files: build
 # FROM this image and COPY them in (docs/user-code.md).
 USER 10001

@@ -69,10 +69,22 @@ def compile_cmd(
     """Compile the training and the monitoring pipeline to KFP v2 YAML:
     <output-dir>/<pipeline_name>.{kfp,vertex}.yaml and <pipeline_name>-monitor.{kfp,vertex}.yaml."""
     from components.images import images_for
-    from pipelines.compile import DEFAULT_IMAGE_REGISTRY, DEFAULT_IMAGE_TAG, compile_monitoring, compile_pipeline
+    from pipelines.compile import (
+        DEFAULT_IMAGE_REGISTRY,
+        DEFAULT_IMAGE_TAG,
+        compile_monitoring,
+        compile_pipeline,
+        training_variants,
+    )
+    from pipelines.preflight import PreflightError, check_beam
     from pipelines.training_pipeline import TARGETS
 
     cfg = _load(config)
+    try:
+        check_beam(cfg)
+    except PreflightError as err:
+        console.print(f"[red]error:[/red] {config}: {err}")
+        raise typer.Exit(2) from None
     if target not in (None, *TARGETS):
         console.print(f"[red]error:[/red] --target must be one of {list(TARGETS)}, got {target!r}")
         raise typer.Exit(2)
@@ -82,8 +94,9 @@ def compile_cmd(
     images = images_for(image_registry or DEFAULT_IMAGE_REGISTRY, image_tag or DEFAULT_IMAGE_TAG)
     for t in [target] if target else TARGETS:
         if pipeline != "monitoring":
-            path = compile_pipeline(cfg, output_dir, t, images=images, caching=cache)
-            console.print(f"wrote {path} (images {images.cpu}, {images.gpu})")
+            for runner in [r for vt, r in training_variants(cfg) if vt == t]:
+                path = compile_pipeline(cfg, output_dir, t, images=images, caching=cache, beam_runner=runner)
+                console.print(f"wrote {path} (images {images.cpu}, {images.gpu}; Beam on {runner or cfg.beam.runner})")
         if pipeline != "training":
             console.print(f"wrote {compile_monitoring(cfg, output_dir, t, images=images)} (never cached)")
 
@@ -98,10 +111,19 @@ def run_local_cmd(
     extra_data: str = typer.Option(
         "", help="Labelled rows appended to the data (e.g. a monitoring window's labelled.csv): features + label."
     ),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Stream every step's whole output (it always goes to <run dir>/logs/)."
+    ),
 ) -> None:
-    """Run the whole pipeline on this machine (kfp.local, in this environment)."""
+    """Run the whole pipeline on this machine (kfp.local, in this environment): each step as it
+    starts and ends, with its wall time and key figures; its full output in <run dir>/logs/<step>.log."""
+    import sys
+
+    from rich.markup import escape
+
     from pipelines.local_run import run_local
     from pipelines.preflight import PreflightError, check_user_code
+    from pipelines.progress import LiveProgress
 
     cfg = _load(config)
     try:
@@ -110,12 +132,22 @@ def run_local_cmd(
         console.print(f"[red]error:[/red] {config}: {err}")
         raise typer.Exit(2) from None
     console.print(f"Running '{cfg.pipeline_name}' locally; artifacts under {pipeline_root}/")
+    # Its own console on the real stdout: kfp.local's output is redirected while the run lasts.
+    progress = LiveProgress(Console(file=sys.stdout, soft_wrap=True), verbose=verbose)
     try:
-        run = run_local(
-            cfg, pipeline_root, data_source=data_source, epochs=epochs, registry=registry, extra_data=extra_data
-        )
+        with progress:
+            run = run_local(
+                cfg,
+                pipeline_root,
+                data_source=data_source,
+                epochs=epochs,
+                registry=registry,
+                extra_data=extra_data,
+                verbose=verbose,
+                listener=progress,
+            )
     except RuntimeError as err:
-        console.print(f"[red]run failed:[/red] {err}\nThe step's full log is above. Nothing was pushed.")
+        console.print(f"[red]run failed:[/red] {escape(str(err))}\nNothing was pushed.", soft_wrap=True)
         raise typer.Exit(1) from None
     print_summary(run)
 
@@ -629,7 +661,7 @@ def _fmt(value) -> str:
 
 
 def print_summary(run) -> None:
-    console.print(f"\nRun directory: {run.run_dir}")
+    console.print(f"\nRun directory: {run.run_dir}" + (f" (each step's log in {run.logs.name}/)" if run.logs else ""))
     table = Table(title="Steps and artifacts (paths relative to the run directory)")
     table.add_column("step")
     table.add_column("seconds", justify="right")

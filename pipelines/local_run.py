@@ -1,24 +1,34 @@
 """Runs the pipeline on this machine with kfp.local (SubprocessRunner, use_venv=False):
-every component runs as a subprocess in the project's own environment."""
+every component runs as a subprocess in the project's own environment. Each step's whole
+output goes to <run dir>/logs/<step>.log (pipelines/progress.py); a listener sees each step
+start and finish, and `verbose` streams everything as kfp.local prints it."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
-import re
 import subprocess
+import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from contracts.artifacts import BLESSING_JSON, FAILURE_FILE, PUSH_RESULT
 from contracts.config import PipelineConfig
+from pipelines.progress import ANSI, LOGS_DIR, STEPS_JSON, Listener, StepEvents, StepLogs
 from pipelines.training_pipeline import build_pipeline, thresholds_parameter
+
+TAIL_LINES = 20
 
 
 class RunFailed(RuntimeError):
-    """A step failed; the message names the step and the cause."""
+    """A step failed; the message names the step and the cause, then its log's path and last lines."""
+
+    def __init__(self, message: str, step: str | None = None, log: Path | None = None):
+        super().__init__(message)
+        self.step, self.log = step, log
 
 
 @dataclass
@@ -29,6 +39,7 @@ class LocalRun:
     task_seconds: dict[str, float] = field(default_factory=dict)
     blessing: dict | None = None
     push: dict | None = None
+    logs: Path | None = None  # <run dir>/logs: one <step>.log per step
 
 
 def git_commit() -> str:
@@ -54,60 +65,69 @@ def localise(config: PipelineConfig) -> PipelineConfig:
     return PipelineConfig.model_validate(data)
 
 
-class TaskTimer(logging.Filter):
-    """Reads kfp.local's own 'Executing task' / 'Task ... finished' log records: the wall
-    time of each step, in the order the steps ran. A filter on the root logger, because
-    kfp.local replaces the root logger's handlers while it runs."""
-
-    _ansi = re.compile(r"\x1b\[[0-9;]*m")
-    _start = re.compile(r"^Executing task '([^']+)'")
-    _end = re.compile(r"^Task '([^']+)' finished with status")
-
-    def __init__(self):
-        super().__init__()
-        self.started: dict[str, float] = {}
-        self.seconds: dict[str, float] = {}
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = self._ansi.sub("", record.getMessage())
-        if m := self._start.match(message):
-            self.started[m.group(1)] = record.created
-        elif (m := self._end.match(message)) and m.group(1) in self.started:
-            self.seconds[m.group(1)] = record.created - self.started[m.group(1)]
-        return True
-
-
 def _task_outputs(run_dir: Path, order: list[str]) -> dict:
     """Output paths per task, in the order the tasks ran."""
     tasks = sorted(
-        (p for p in run_dir.iterdir() if p.is_dir()),
+        (p for p in run_dir.iterdir() if p.is_dir() and p.name != LOGS_DIR),
         key=lambda p: order.index(p.name) if p.name in order else len(order),
     )
     return {t.name: {p.name: str(p) for p in sorted(t.iterdir()) if p.name != "executor_output.json"} for t in tasks}
 
 
-def run_pipeline_locally(pipeline_root: str | Path, start_run) -> LocalRun:
+def _new_dir(root: Path, before: set) -> Path | None:
+    new = [p for p in set(root.iterdir()) - before if p.is_dir() and not p.name.startswith(".")]
+    return max(new, key=lambda p: p.stat().st_mtime) if new else None
+
+
+def run_pipeline_locally(
+    pipeline_root: str | Path, start_run, verbose: bool = False, listener: Listener | None = None
+) -> LocalRun:
     """Runs `start_run()` (a call of a @dsl.pipeline function) under kfp.local's
-    SubprocessRunner in this environment, timing each step; a failed step raises RunFailed
-    with its failure.json cause."""
+    SubprocessRunner in this environment, timing each step and writing its output to its log
+    (`verbose`: to stdout as well); a failed step raises RunFailed with its failure.json cause
+    and its log's last lines."""
     from kfp import local
 
     root = Path(pipeline_root).resolve()
     root.mkdir(parents=True, exist_ok=True)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True)
     before = set(root.iterdir())
-    timer = TaskTimer()
-    logging.getLogger().addFilter(timer)
+    # Until kfp.local has made the run directory the logs are staged beside it.
+    logs = StepLogs(root / f".logs-{uuid.uuid4().hex[:8]}", echo=sys.stdout if verbose else None)
+    events = StepEvents(logs, lambda: _new_dir(root, before), listener)
+    logging.getLogger().addFilter(events)
+    # kfp.local prints to sys.stdout (its log handler binds it when each step starts), and the
+    # steps' stderr is merged into it; the parent's own warnings go to the logs too.
+    streams = sys.stdout, sys.stderr
+    sys.stdout = sys.stderr = logs
     start = time.perf_counter()
     try:
         start_run()
     except RuntimeError as err:
-        raise RunFailed(_failure(root, before) or str(err)) from err
+        sys.stdout, sys.stderr = streams
+        step = events.fail()
+        raise _run_failed(root, before, err, logs, step) from err
     finally:
-        logging.getLogger().removeFilter(timer)
+        sys.stdout, sys.stderr = streams
+        logging.getLogger().removeFilter(events)
+        logs.close()
     elapsed = time.perf_counter() - start
-    run_dir = max(set(root.iterdir()) - before, key=lambda p: p.stat().st_mtime)
-    return summarise(run_dir, elapsed, timer.seconds)
+    run_dir = events.locate() or _new_dir(root, before)
+    run = summarise(run_dir, elapsed, events.seconds)
+    run.logs = logs.dir
+    if run.logs.is_dir():  # the steps' wall and CPU seconds, for tools (bench/local_floor.py)
+        timings = {"seconds": elapsed, "steps": events.seconds, "cpu_seconds": events.cpu}
+        (run.logs / STEPS_JSON).write_text(json.dumps(timings, indent=1))
+    return run
+
+
+def _run_failed(root: Path, before: set, err: Exception, logs: StepLogs, step: str | None) -> RunFailed:
+    message = _failure(root, before) or ANSI.sub("", str(err))
+    tail = logs.tail(step, TAIL_LINES)
+    log = logs.path(step)
+    if tail:
+        message += f"\nthe last {len(tail)} lines of {log}:\n" + "\n".join(f"  {line}" for line in tail)
+    return RunFailed(message, step=step, log=log)
 
 
 def run_local(
@@ -119,9 +139,12 @@ def run_local(
     extra_data: str = "",
     run_reason: str = "",
     params: dict | None = None,
+    verbose: bool = False,
+    listener: Listener | None = None,
 ) -> LocalRun:
     """The training pipeline under kfp.local. extra_data: labelled rows appended to the data;
-    run_reason: recorded with the pushed model; params: any other pipeline parameters by name."""
+    run_reason: recorded with the pushed model; params: any other pipeline parameters by name;
+    verbose, listener: see run_pipeline_locally."""
     config = localise(config)
     values = {
         "data_source": _absolute(data_source) if data_source else config.data.source,
@@ -133,7 +156,9 @@ def run_local(
         "run_reason": run_reason,
         "pipeline_config": config.to_json(),
     }
-    return run_pipeline_locally(pipeline_root, lambda: build_pipeline(config)(**{**values, **(params or {})}))
+    return run_pipeline_locally(
+        pipeline_root, lambda: build_pipeline(config)(**{**values, **(params or {})}), verbose, listener
+    )
 
 
 def _failure(root: Path, before: set) -> str | None:

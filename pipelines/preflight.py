@@ -47,9 +47,28 @@ def check_user_code(config: PipelineConfig) -> list[str]:
     return notes
 
 
+def check_beam(config: PipelineConfig) -> list[str]:
+    """Every configured runner's args through Beam's own option parser (types, choices, flags
+    its runners know); what needs the cloud (buckets, quotas) is checked by Dataflow itself."""
+    from components.common.beam import BeamArgsError, validate_beam_args  # Beam: 2 s of imports
+
+    notes = []
+    for runner in ("direct", "dataflow", "flink", "portable"):
+        if runner == "direct" or getattr(config.beam, runner) is not None:
+            try:
+                args = validate_beam_args(config.beam.args(runner), origin=f"beam.{runner}")
+            except BeamArgsError as err:
+                raise PreflightError(str(err)) from None
+            where = "local runs" if runner == "direct" else "a compiled variant"
+            if runner == config.beam.runner:
+                where += (", " if runner == "direct" else " and ") + "the cluster variants"
+            notes.append(f"beam.{runner} ({where}): {' '.join(args)}")
+    return notes
+
+
 def preflight(config: PipelineConfig) -> list[str]:
     """Raises PreflightError on what cannot work; returns notes on what was checked."""
-    notes = []
+    notes = check_beam(config)
     if config.validation.schema_path:
         notes.append(check_schema(config))
     else:

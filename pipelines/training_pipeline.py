@@ -35,6 +35,7 @@ from components.schema_gen.component import schema_gen
 from components.statistics_gen.component import statistics_gen
 from components.trainer.component import trainer
 from components.transform.component import transform
+from contracts.beam import Runner
 from contracts.config import PipelineConfig, TaskResources
 
 Target = Literal["local", "kfp", "vertex"]
@@ -88,6 +89,16 @@ def run_caching(spec: dict, enabled: bool, data_fingerprint: str = "") -> dict:
     return spec
 
 
+def beam_args_default(
+    config: PipelineConfig, target: Target, images: Images | None = None, runner: Runner | None = None
+) -> list[str]:
+    """The beam_args parameter's default: DirectRunner for local runs (beam.direct), the config's
+    runner (or `runner`) on a cluster, whose workers run the pipeline's CPU image (Dataflow)."""
+    if target == "local":
+        return config.beam.args("direct")
+    return config.beam.args(runner, image=images.cpu if images else "")
+
+
 def thresholds_parameter(config: PipelineConfig) -> dict:
     return {name: t.model_dump(exclude_none=True) for name, t in config.value_thresholds.items()}
 
@@ -119,18 +130,50 @@ def configure_task(task, resources: TaskResources, target: Target, image: str | 
     return task
 
 
+def multi_worker_trainer(config: PipelineConfig, target: Target, images: Images | None):
+    """The Trainer on resources.trainer_workers machines: on Vertex a CustomJob whose worker
+    pools google-cloud-pipeline-components builds (the chief, then trainer_workers - 1 workers;
+    Vertex sets TF_CONFIG in each, and the Trainer's MultiWorkerMirroredStrategy reads it)."""
+    if target != "vertex":
+        raise ValueError(
+            f"resources.trainer_workers = {config.resources.trainer_workers}: several Trainer workers run on Vertex "
+            "(a CustomJob's worker pools); on Kubeflow they need the Training Operator's TFJob, which this "
+            "pipeline does not launch: compile --target vertex, or set trainer_workers to 1"
+        )
+    from google_cloud_pipeline_components.v1.custom_job import create_custom_training_job_from_component
+
+    res = config.resources.trainer
+    spec = copy.deepcopy(trainer)
+    if images:  # the job's replicas run this image: set it before the component becomes a job
+        spec.component_spec.implementation.container.image = images.gpu if res.gpu_count else images.cpu
+    return create_custom_training_job_from_component(
+        spec,
+        display_name=f"{config.pipeline_name}-trainer",
+        replica_count=config.resources.trainer_workers,
+        machine_type=res.machine_type or "n1-standard-8",
+        accelerator_type=res.gpu_type if res.gpu_count else "",
+        accelerator_count=res.gpu_count or 1,
+    )
+
+
 def build_pipeline(
-    config: PipelineConfig, target: Target = "local", images: Images | None = None, caching: bool = True
+    config: PipelineConfig,
+    target: Target = "local",
+    images: Images | None = None,
+    caching: bool = True,
+    beam_runner: Runner | None = None,
 ):
     """Returns the @dsl.pipeline function for this config (defaults come from it), set up
-    for a target: "local" (kfp.local), "kfp" (Kubeflow on GKE) or "vertex"."""
+    for a target: "local" (kfp.local), "kfp" (Kubeflow on GKE) or "vertex", with the Beam
+    steps on `beam_runner` (default: the config's beam.runner; local runs: DirectRunner)."""
     res = config.resources
 
-    def setup(task, name: str, trainer: bool = False, retry: bool = True, cache: bool = True):
+    def setup(task, name: str, trainer: bool = False, retry: bool = True, cache: bool = True, ours: bool = True):
         task.set_display_name(name)
-        # The GPU image only where a GPU is asked for: it is several GB heavier.
+        # The GPU image only where a GPU is asked for: it is several GB heavier. A component
+        # that is not ours (google-cloud-pipeline-components') keeps its own image.
         gpu = trainer and res.trainer.gpu_count > 0
-        image = (images.gpu if gpu else images.cpu) if images else None
+        image = (images.gpu if gpu else images.cpu) if images and ours else None
         resources = res.trainer if trainer else res.default
         return configure_task(task, resources, target, image, caching and cache, res.retries if retry else 0)
 
@@ -145,6 +188,7 @@ def build_pipeline(
         git_commit: str = "",
         data_fingerprint: str = "",
         run_reason: str = "",
+        beam_args: list = beam_args_default(config, target, images, beam_runner),
         pipeline_config: str = config.to_json(),
         # CANARY_PARAMETERS, last: see without_parameters.
         canary_request_log: str = "",
@@ -170,6 +214,9 @@ def build_pipeline(
                 in). With it ExampleGen may be cached; without it ExampleGen reads the data again.
             run_reason: Why this run was started (the monitor's retrain reasons), recorded with
                 the pushed model.
+            beam_args: Beam pipeline options of the Beam steps (ExampleGen, StatisticsGen,
+                Transform, Evaluator), e.g. --runner=DataflowRunner ... (the config's beam
+                section); each step checks them with Beam's option parser first.
             pipeline_config: The whole config as JSON; every step checks it again.
             canary_request_log: Where the predictor's request log lands (Cloud Logging's export
                 gs://BUCKET/LOG_ID/, or a path): the canary's window is read from it.
@@ -186,11 +233,15 @@ def build_pipeline(
                 data_source=data_source,
                 extra_data=extra_data,
                 data_fingerprint=data_fingerprint,
+                beam_args=beam_args,
             ),
             "ExampleGen",
             cache=False,  # see run_caching
         )
-        stats = setup(statistics_gen(config=pipeline_config, examples=gen.outputs["examples"]), "StatisticsGen")
+        stats = setup(
+            statistics_gen(config=pipeline_config, examples=gen.outputs["examples"], beam_args=beam_args),
+            "StatisticsGen",
+        )
         schema = setup(schema_gen(config=pipeline_config, statistics=stats.outputs["statistics"]), "SchemaGen")
         # The validator compares distinct values with the training data of the model in the registry.
         validate = setup(
@@ -206,27 +257,35 @@ def build_pipeline(
             cache=False,
         )
         tf_transform = setup(
-            transform(config=pipeline_config, examples=gen.outputs["examples"], schema=schema.outputs["schema"]),
+            transform(
+                config=pipeline_config,
+                examples=gen.outputs["examples"],
+                schema=schema.outputs["schema"],
+                beam_args=beam_args,
+            ),
             "Transform",
         )
         # Nothing is trained on data that failed validation.
         tf_transform.after(validate)
-        train = setup(
-            trainer(
-                config=pipeline_config,
-                epochs=epochs,
-                transformed_examples=tf_transform.outputs["transformed_examples"],
-                transform_graph=tf_transform.outputs["transform_graph"],
-            ),
-            "Trainer",
-            trainer=True,
+        train_inputs = dict(
+            config=pipeline_config,
+            epochs=epochs,
+            transformed_examples=tf_transform.outputs["transformed_examples"],
+            transform_graph=tf_transform.outputs["transform_graph"],
         )
+        if config.resources.trainer_workers > 1:
+            # This task only starts the CustomJob and waits for it: default resources.
+            job = multi_worker_trainer(config, target, images)
+            train = setup(job(**train_inputs, location=config.cloud.region or "us-central1"), "Trainer", ours=False)
+        else:
+            train = setup(trainer(**train_inputs), "Trainer", trainer=True)
         # The Evaluator resolves its baseline (the latest blessed model) from the same registry.
         evaluate = setup(
             evaluator(
                 config=pipeline_config,
                 value_thresholds=value_thresholds,
                 model_registry=model_registry,
+                beam_args=beam_args,
                 examples=gen.outputs["examples"],
                 schema=schema.outputs["schema"],
                 model=train.outputs["model"],

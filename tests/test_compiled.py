@@ -24,12 +24,14 @@ from pipelines.compile import (
     compile_pipeline,
     compiled_path,
     monitoring_compiled_path,
+    training_variants,
 )
 from pipelines.monitoring_pipeline import TASKS as MONITORING_TASKS
 from pipelines.training_pipeline import (
     FINGERPRINTED_TASK,
     TARGETS,
     UNCACHED_TASKS,
+    beam_args_default,
     registry_default,
     thresholds_parameter,
 )
@@ -39,6 +41,8 @@ COMPILED = REPO / "compiled"
 CONFIGS = {p.parent.name: load_config(p) for p in sorted(EXAMPLES.glob("*/config.yaml"))}
 CASES = [(name, target) for name in CONFIGS for target in TARGETS]
 IDS = [f"{name}-{target}" for name, target in CASES]
+# The variants a beam section for another runner adds: (example, target, runner).
+RUNNER_CASES = [(name, t, r) for name, cfg in CONFIGS.items() for t, r in training_variants(cfg) if r]
 TASKS = [
     "example-gen",
     "statistics-gen",
@@ -97,6 +101,7 @@ def test_every_compiled_file_belongs_to_an_example():
         for t in TARGETS
         for path in (compiled_path, monitoring_compiled_path)
     }
+    expected |= {compiled_path(CONFIGS[name], COMPILED, t, r).name for name, t, r in RUNNER_CASES}
     present = {p.name for p in COMPILED.iterdir()}
     assert not present - expected, (
         f"compiled/ has files no example config produces: {sorted(present - expected)}; {STALE}"
@@ -212,8 +217,12 @@ def test_caching_retries_and_parameters(name, target):
         "git_commit",
         "data_fingerprint",
         "run_reason",
+        "beam_args",
         "pipeline_config",
     }
+    assert params["beam_args"]["defaultValue"] == beam_args_default(
+        cfg, target, images_for(DEFAULT_IMAGE_REGISTRY, DEFAULT_IMAGE_TAG)
+    )
     # What a run started from the UI uses: the config's own values.
     assert params["epochs"]["defaultValue"] == cfg.model.epochs
     assert params["data_source"]["defaultValue"] == cfg.data.source
@@ -267,7 +276,8 @@ def test_compile_cli_writes_both_variants_with_given_images(tmp_path):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        path(cfg, tmp_path, t).name for t in TARGETS for path in (compiled_path, monitoring_compiled_path)
+        [path(cfg, tmp_path, t).name for t in TARGETS for path in (compiled_path, monitoring_compiled_path)]
+        + [compiled_path(cfg, tmp_path, t, r).name for t, r in training_variants(cfg) if r]
     )
     for target in TARGETS:
         spec = next(yaml.safe_load_all(compiled_path(cfg, tmp_path, target).read_text()))
@@ -284,7 +294,8 @@ def test_compile_cli_one_target_only(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        path(cfg, tmp_path, "vertex").name for path in (compiled_path, monitoring_compiled_path)
+        [path(cfg, tmp_path, "vertex").name for path in (compiled_path, monitoring_compiled_path)]
+        + [compiled_path(cfg, tmp_path, "vertex", "dataflow").name]  # Flink: kfp only
     )
     bad = CliRunner().invoke(
         app, ["compile", "--config", str(TAXI_CONFIG), "--output-dir", str(tmp_path), "--target", "gke"]
@@ -343,3 +354,47 @@ def test_vertex_pipeline_job_accepts_the_monitoring_template():
     body = job._gca_resource
     assert body.runtime_config.parameter_values["request_log"] == "gs://logs/stdout/"
     assert sorted(body.pipeline_spec["root"]["dag"]["tasks"]) == sorted(MONITORING_TASKS)
+
+
+# ------------------------------------------------------------------ Beam runner variants
+
+
+def test_the_taxi_example_compiles_dataflow_and_flink_variants():
+    assert {(t, r) for name, t, r in RUNNER_CASES if name == TAXI_CONFIG.parent.name} == {
+        ("kfp", "dataflow"),
+        ("vertex", "dataflow"),
+        ("kfp", "flink"),  # Vertex has no Flink
+    }
+
+
+@pytest.mark.parametrize("name, target, runner", RUNNER_CASES, ids=[f"{n}-{r}-{t}" for n, t, r in RUNNER_CASES])
+def test_runner_variant_is_up_to_date_and_runs_beam_there(tmp_path, name, target, runner):
+    cfg = CONFIGS[name]
+    path = compiled_path(cfg, COMPILED, target, runner)
+    assert path.exists(), f"{path.relative_to(REPO)} is missing: {STALE}"
+    assert compile_pipeline(cfg, tmp_path, target, beam_runner=runner).read_text() == path.read_text(), (
+        f"{path.relative_to(REPO)} is stale: {STALE}"
+    )
+    spec = merged(path)
+    args = spec["root"]["inputDefinitions"]["parameters"]["beam_args"]["defaultValue"]
+    images = images_for(DEFAULT_IMAGE_REGISTRY, DEFAULT_IMAGE_TAG)
+    if runner == "dataflow":
+        section = cfg.beam.dataflow
+        assert "--runner=DataflowRunner" in args
+        assert f"--project={section.project}" in args and f"--temp_location={section.temp_location}" in args
+        # Dataflow's workers run the pipeline's own image: the same TFX libraries and user code.
+        assert f"--sdk_container_image={images.cpu}" in args
+        assert "--experiments=upload_graph" in args
+    elif runner == "flink":
+        assert "--runner=PortableRunner" in args and f"--job_endpoint={cfg.beam.flink.job_endpoint}" in args
+        assert "--environment_type=EXTERNAL" in args
+    # Every Beam step gets the parameter; the others do not.
+    tasks = spec["root"]["dag"]["tasks"]
+    with_beam = {n for n, t in tasks.items() if "beam_args" in t["inputs"].get("parameters", {})}
+    assert with_beam == {"example-gen", "statistics-gen", "transform", "evaluator"}
+    for task in with_beam:
+        assert tasks[task]["inputs"]["parameters"]["beam_args"] == {"componentInputParameter": "beam_args"}
+    # Beam's own parser accepts every compiled arg.
+    from components.common.beam import validate_beam_args
+
+    assert validate_beam_args(args) == args

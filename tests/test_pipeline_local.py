@@ -11,7 +11,7 @@ import tensorflow as tf
 import tensorflow_model_analysis as tfma
 
 from contracts.registry import latest_version
-from pipelines.local_run import run_local
+from pipelines.local_run import RunFailed, run_local
 from tests.conftest import TAXI_CSV, read_taxi, taxi_config
 
 
@@ -37,6 +37,8 @@ def test_whole_pipeline_runs_locally(tmp_path):
         "pusher",
     ]
     assert all(seconds > 0 for seconds in run.task_seconds.values()) and len(run.task_seconds) == 8
+    assert sorted(p.stem for p in run.logs.glob("*.log")) == sorted([*run.artifacts, "pipeline"])
+    assert "Got executor_input" in (run.logs / "trainer.log").read_text()
 
     examples = _task_dir(run, "example-gen")["examples"]
     assert (examples / "Split-train" / "data_tfrecord-00000-of-00001.gz").exists()
@@ -70,10 +72,14 @@ def test_corrupted_input_fails_at_validation_and_pushes_nothing(tmp_path, capfd)
     rows.loc[[10, 900], "trip_miles"] = "n/a"
     rows.to_csv(tmp_path / "corrupt.csv", index=False)
     config = taxi_config(tmp_path)
-    with pytest.raises(RuntimeError, match="example-validator"):
+    with pytest.raises(RunFailed, match="example-validator") as failed:
         run_local(config, tmp_path / "runs", data_source=str(tmp_path / "corrupt.csv"))
-    log = capfd.readouterr().out
-    assert "data validation failed" in log and "feature 'trip_miles'" in log
+    # The steps' output went to their logs, not here; the error names the log and quotes its end.
+    assert "data validation failed" not in capfd.readouterr().out
+    message, log = str(failed.value), failed.value.log
+    assert "data validation failed" in message and "feature 'trip_miles'" in message and str(log) in message
+    assert "data validation failed" in log.read_text() and "feature 'trip_miles'" in log.read_text()
     assert not Path(config.push.registry).exists()
-    run_dir = next((tmp_path / "runs").iterdir())
+    run_dir = next(p for p in (tmp_path / "runs").iterdir() if not p.name.startswith("."))
+    assert log == run_dir / "logs" / "example-validator.log"
     assert not (run_dir / "transform").exists() and not (run_dir / "pusher").exists()

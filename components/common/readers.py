@@ -3,12 +3,10 @@ consume them (TFDV's protos need the pipeline environment's libraries)."""
 
 from __future__ import annotations
 
-import tensorflow as tf
-import tensorflow_data_validation as tfdv
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
-from components.common.io import read_text
+from components.common.io import gfile, read_text
 from contracts.artifacts import schema_path, stats_path
 
 
@@ -18,7 +16,7 @@ class SchemaError(ValueError):
 
 def load_schema(schema_dir_or_file: str) -> schema_pb2.Schema:
     path = schema_path(schema_dir_or_file)
-    if not tf.io.gfile.exists(path):
+    if not gfile(path).exists(path):
         raise SchemaError(f"schema file not found: {path} (validation.schema_path in the config)")
     try:
         return text_format.Parse(read_text(path), schema_pb2.Schema())
@@ -27,4 +25,6 @@ def load_schema(schema_dir_or_file: str) -> schema_pb2.Schema:
 
 
 def load_split_stats(stats_root: str, split: str) -> statistics_pb2.DatasetFeatureStatisticsList:
+    import tensorflow_data_validation as tfdv  # here: reading a schema alone needs no TFDV
+
     return tfdv.load_stats_binary(stats_path(stats_root, split))

@@ -13,8 +13,7 @@ import sys
 import types
 from collections.abc import Callable
 
-import tensorflow as tf
-
+from components.common.io import gfile
 from contracts.artifacts import MODULE_DIR
 from contracts.config import UserCode
 
@@ -25,30 +24,31 @@ class UserCodeError(ValueError):
 
 def copy_module_file(code: UserCode, artifact_dir: str) -> str:
     """Copies user_code.module_file into <artifact_dir>/module/; returns the copy's path."""
-    if not tf.io.gfile.exists(code.module_file):
+    if not gfile(code.module_file).exists(code.module_file):
         raise UserCodeError(f"user_code.module_file: not found: {code.module_file}")
     target_dir = os.path.join(artifact_dir, MODULE_DIR)
-    tf.io.gfile.makedirs(target_dir)
+    gfile(target_dir).makedirs(target_dir)
     target = os.path.join(target_dir, os.path.basename(code.module_file))
-    tf.io.gfile.copy(code.module_file, target, overwrite=True)
+    gfile(code.module_file, target).copy(code.module_file, target, overwrite=True)
     return target
 
 
 def module_copy(artifact_dir: str) -> str | None:
     """The module file an earlier step copied into artifact_dir, if any."""
-    files = tf.io.gfile.glob(os.path.join(artifact_dir, MODULE_DIR, "*.py"))
+    pattern = os.path.join(artifact_dir, MODULE_DIR, "*.py")
+    files = gfile(pattern).glob(pattern)
     return files[0] if files else None
 
 
 def _import_file(path: str):
-    if not tf.io.gfile.exists(path):
+    if not gfile(path).exists(path):
         raise UserCodeError(f"user_code.module_file: not found: {path}")
-    with tf.io.gfile.GFile(path, "rb") as f:
+    with gfile(path).GFile(path, "rb") as f:
         source = f.read()
     name = f"user_module_{hashlib.sha256(source).hexdigest()[:12]}"
     if name in sys.modules:
         return sys.modules[name]
-    # Executed from the bytes read through tf.io.gfile: the same for a local path and gs://.
+    # Executed from the bytes read: the same for a local path and gs://.
     module = types.ModuleType(name)
     module.__file__ = path
     sys.modules[name] = module

@@ -9,6 +9,7 @@ def evaluator(
     config: str,
     value_thresholds: dict,
     model_registry: str,
+    beam_args: list,
     examples: Input[Dataset],
     schema: Input[Artifact],
     model: Input[Model],
@@ -23,6 +24,7 @@ def evaluator(
 ):
     """TFMA on the eval split (overall, slices, the task's metrics, Fairness Indicators), against the
     latest blessed model in model_registry when there is one; thresholds and the fairness gate bless."""
+    from components.common.beam import artifact_location
     from components.common.io import reported_failure, setup_logging
     from components.evaluator.executor import Inputs, Outputs, run
     from components.evaluator.tfma_config import binary_curves
@@ -30,19 +32,21 @@ def evaluator(
 
     setup_logging()
     cfg = parse_config(config)
+    evaluation_dir = artifact_location(evaluation, beam_args)
     with reported_failure("Evaluator", evaluation.path):
         result = run(
             cfg,
             Inputs(
-                examples=examples.path,
+                examples=artifact_location(examples, beam_args),
                 schema=schema.path,
-                model=model.path,
+                model=artifact_location(model, beam_args),
                 statistics=statistics.path,
                 anomalies=anomalies.path,
                 value_thresholds=parse_thresholds(value_thresholds, cfg.label.task),
                 model_registry=model_registry,
+                beam_args=tuple(beam_args),
             ),
-            Outputs(evaluation=evaluation.path, blessing=blessing.path, report=report.path, summary=summary.path),
+            Outputs(evaluation=evaluation_dir, blessing=blessing.path, report=report.path, summary=summary.path),
         )
     evaluation.metadata["tfx_type"] = "ModelEvaluation"
     blessing.metadata.update(
@@ -55,7 +59,7 @@ def evaluator(
     )
     with_baseline = result.baseline is not None
     if result.task == "binary":
-        curves = binary_curves(evaluation.path, with_baseline=with_baseline)
+        curves = binary_curves(evaluation_dir, with_baseline=with_baseline)
         classification.log_roc_curve(curves["fpr"], curves["tpr"], curves["thresholds"])
         classification.log_confusion_matrix([f"not {cfg.label.name}", cfg.label.name], curves["matrix"])
     elif result.task == "multiclass":

@@ -26,8 +26,8 @@ from dataclasses import asdict, dataclass, field
 
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
-from apache_beam.options.pipeline_options import PipelineOptions
 
+from components.common.beam import pipeline_options
 from components.common.io import log, read_json, step, write_json, write_text
 from components.common.readers import load_schema
 from components.evaluator import report
@@ -70,6 +70,7 @@ class Inputs:
     anomalies: str = ""
     value_thresholds: dict[str, Threshold] | None = None  # overrides the config's (a pipeline parameter)
     model_registry: str = ""  # where the baseline is looked up (default: push.registry)
+    beam_args: tuple[str, ...] = ()  # Beam pipeline options (components/common/beam.py); empty: its default
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,7 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Blessing:
             file_format="tfrecords",
             output_path=outputs.evaluation,
             schema=load_schema(inputs.schema),
-            pipeline_options=PipelineOptions(["--runner=DirectRunner", "--direct_num_workers=1"]),
+            pipeline_options=pipeline_options(list(inputs.beam_args)),
         )
     candidate = load_metrics(outputs.evaluation, classes, CANDIDATE)
     by_slice = dict(candidate.by_slice)

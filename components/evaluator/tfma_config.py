@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis import constants as tfma_constants
 from tensorflow_model_analysis.slicer import slicer_lib as slicer
+from tensorflow_model_analysis.view import util as view_util
 from tensorflow_model_analysis.writers import eval_config_writer, metrics_plots_and_validations_writer
 
 from contracts.config import ChangeThreshold, PipelineConfig, Threshold
@@ -19,6 +20,7 @@ from contracts.signatures import PREDICTION_KEY, SERVING_DEFAULT
 
 CANDIDATE, BASELINE = "candidate", "baseline"  # TFMA model names
 FAIRNESS_MODULE = "fairness_indicators.fairness_indicators_metrics"  # registers FairnessIndicators
+ROC_POINTS = 101  # thresholds 0, 0.01, ..., 1 (0.5 among them)
 # TFMA divides by zero on empty confusion-matrix cells and warns on each; the NaNs are fine.
 warnings.filterwarnings("ignore", category=RuntimeWarning, module="tensorflow_model_analysis")
 
@@ -67,6 +69,12 @@ def _metric_config(m: MetricDef, value: dict[str, Threshold], change: dict[str, 
     return metric
 
 
+def _roc_plot() -> tfma.MetricConfig:
+    # The KFP UI's ROC curve (binary_curves); TFMA's default of 1000 thresholds costs every
+    # slice a 1000-point plot to compute, write and read back.
+    return tfma.MetricConfig(class_name="ConfusionMatrixPlot", config=json.dumps({"num_thresholds": ROC_POINTS}))
+
+
 def _fairness(thresholds: list[float]) -> tfma.MetricConfig:
     return tfma.MetricConfig(
         class_name="FairnessIndicators", module=FAIRNESS_MODULE, config=json.dumps({"thresholds": list(thresholds)})
@@ -76,23 +84,31 @@ def _fairness(thresholds: list[float]) -> tfma.MetricConfig:
 def metrics_specs(
     config: PipelineConfig, thresholds: dict[str, Threshold], classes: list[str], with_baseline: bool
 ) -> list[tfma.MetricsSpec]:
+    """The task's metrics for every model, then what only the candidate needs (Fairness
+    Indicators, per-class metrics, the plot the KFP UI draws): the baseline is compared on the
+    task's metrics alone, and every metric TFMA computes for a model costs it per example and slice."""
     task, evaluation = config.label.task, config.evaluation
     change = evaluation.change_thresholds if with_baseline else {}
     plain = [_metric_config(m, thresholds, change) for m in METRICS[task] if not m.aggregate]
-    if task == "binary":
-        plots = [tfma.MetricConfig(class_name=p) for p in ("CalibrationPlot", "ConfusionMatrixPlot")]
-        return [tfma.MetricsSpec(metrics=plain + plots + [_fairness(evaluation.fairness_thresholds)])]
     if task == "regression":
         return [tfma.MetricsSpec(metrics=plain)]
+    if task == "binary":
+        candidate = [_roc_plot(), _fairness(evaluation.fairness_thresholds)]
+        if not with_baseline:
+            return [tfma.MetricsSpec(metrics=plain + candidate)]
+        return [tfma.MetricsSpec(metrics=plain), tfma.MetricsSpec(metrics=candidate, model_names=[CANDIDATE])]
     ids = list(range(len(classes)))
     weights = {i: 1.0 for i in ids}
+    only = {"model_names": [CANDIDATE]} if with_baseline else {}
     specs = [
-        tfma.MetricsSpec(metrics=plain + [tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot")]),
+        tfma.MetricsSpec(metrics=plain),
+        tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot")], **only),
         # One-vs-rest per class; Fairness Indicators cannot be averaged, so it lives here.
         tfma.MetricsSpec(
             metrics=[tfma.MetricConfig(class_name=n) for n in PER_CLASS_METRICS]
             + [_fairness(evaluation.fairness_thresholds)],
             binarize=tfma.BinarizationOptions(class_ids={"values": ids}),
+            **only,
         ),
     ]
     for kind in ("macro", "micro"):
@@ -113,7 +129,12 @@ def make_eval_config(
 ) -> tfma.EvalConfig:
     evaluation = config.evaluation
     spec = dict(
-        signature_name=SERVING_DEFAULT, label_key=config.label.name, prediction_key=PREDICTION_KEY[config.label.task]
+        signature_name=SERVING_DEFAULT,
+        label_key=config.label.name,
+        prediction_key=PREDICTION_KEY[config.label.task],
+        # A SavedModel called through its signature: without a type TFMA loads each model as
+        # a Keras model once more only to find out what it is, and Keras loading is the slow one.
+        model_type=tfma_constants.TF_GENERIC,
     )
     model_specs = [tfma.ModelSpec(name=CANDIDATE, **spec)]
     if with_baseline:
@@ -183,27 +204,29 @@ class EvalMetrics:
 
 def load_metrics(evaluation_dir: str, classes: list[str], model_name: str | None = None) -> EvalMetrics:
     """One model's metrics per slice: model_name is CANDIDATE (the default) or BASELINE when
-    the evaluation had a baseline (TFMA keys metrics by model then); ignored for a single model."""
+    the evaluation had a baseline (TFMA keys metrics by model then); ignored for a single model.
+    Reads the metrics alone, as tfma.load_eval_result does, without converting every slice's plots."""
     models = eval_config_writer.load_eval_run(evaluation_dir)[3]  # model name -> location
     if len(models) < 2:
         model_name = None  # a single model's metrics are keyed without its name
     elif model_name is None:
         model_name = CANDIDATE
     by_slice, suppressed, intervals, keys = {}, [], {}, {}
-    # Slices under min_slice_size hold only TFMA's error message, under no model name.
     for proto in metrics_plots_and_validations_writer.load_and_deserialize_metrics(evaluation_dir):
-        if tfma_constants.ERROR_METRIC_NAME in proto.metrics and not proto.HasField("cross_slice_key"):
-            key = tuple(slicer.deserialize_slice_key(proto.slice_key))
-            suppressed.append(slice_name(key))
-            keys[slice_name(key)] = key
-    result = tfma.load_eval_result(evaluation_dir, model_name=model_name)
-    for key, metrics in result.slicing_metrics:
-        name = slice_name(key)
-        if name in suppressed:
+        if proto.HasField("cross_slice_key"):
             continue
-        keys[name] = tuple(key)
+        key = tuple(slicer.deserialize_slice_key(proto.slice_key))
+        name = slice_name(key)
+        keys[name] = key
+        # Slices under min_slice_size hold only TFMA's error message, under no model name.
+        if tfma_constants.ERROR_METRIC_NAME in proto.metrics:
+            suppressed.append(name)
+            continue
+        converted = view_util.convert_metrics_proto_to_dict(proto, model_name=model_name)
+        if converted is None:
+            continue
         slice_intervals = {}
-        flat = flatten(metrics, classes, slice_intervals)
+        flat = flatten(converted[1], classes, slice_intervals)
         # With a baseline TFMA adds candidate-minus-baseline '<metric>_diff' values; the
         # change checks hold the ones that matter, and the baseline's own values are read apart.
         by_slice[name] = {k: v for k, v in flat.items() if "_diff" not in k}
@@ -226,17 +249,20 @@ def tfma_validation_ok(evaluation_dir: str) -> bool:
 
 
 def overall_plots(evaluation_dir: str, with_baseline: bool) -> dict:
-    """The candidate's overall plots, keyed by plot name."""
-    result = tfma.load_eval_result(evaluation_dir, model_name=CANDIDATE if with_baseline else None)
-    overall = next((plots for key, plots in result.plots if key == ()), None)
-    if overall is None:
-        raise ValueError(f"{evaluation_dir}: no overall plots in the TFMA output")
-    found = {}
-    for by_sub_key in overall.values():
-        for sub_key, plots in by_sub_key.items():
-            if not sub_key:
-                found.update(plots)
-    return found
+    """The candidate's overall plots, keyed by plot name (only the overall slice's are converted)."""
+    for proto in metrics_plots_and_validations_writer.load_and_deserialize_plots(evaluation_dir):
+        if proto.HasField("cross_slice_key") or proto.slice_key.single_slice_keys:
+            continue
+        converted = view_util.convert_plots_proto_to_dict(proto, model_name=CANDIDATE if with_baseline else None)
+        if converted is None:
+            break
+        found = {}
+        for by_sub_key in converted[1].values():
+            for sub_key, plots in by_sub_key.items():
+                if not sub_key:
+                    found.update(plots)
+        return found
+    raise ValueError(f"{evaluation_dir}: no overall plots in the TFMA output")
 
 
 def binary_curves(evaluation_dir: str, with_baseline: bool = False, points: int = 101) -> dict:

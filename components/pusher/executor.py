@@ -32,9 +32,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 
-import tensorflow as tf
-
-from components.common.io import file_sha256, log, read_json, write_json
+from components.common.io import file_sha256, gfile, log, read_json, write_json
 from contracts.artifacts import (
     BLESSING_JSON,
     PUSH_RESULT,
@@ -103,7 +101,7 @@ def deploy_to_kserve(config: PipelineConfig, destination: str, version: int) -> 
     target = config.push.kserve
     template = None
     if target.template:
-        with tf.io.gfile.GFile(target.template) as f:
+        with gfile(target.template).GFile(target.template) as f:
             template = next(d for d in yaml.safe_load_all(f) if d and d.get("kind") == "InferenceService")
     rollout = IsvcRollout(kube_custom_objects_api(), target.namespace, target.name)
     result = rollout.deploy(
@@ -137,7 +135,7 @@ def model_digest(model_dir: str) -> str:
     """sha256 over the relative path and content of every file of a directory (local or gs://)."""
     digest = hashlib.sha256()
     entries = []
-    for root, _, files in tf.io.gfile.walk(model_dir):
+    for root, _, files in gfile(model_dir).walk(model_dir):
         entries += [os.path.normpath(os.path.join(os.path.relpath(root, model_dir), name)) for name in files]
     for rel in sorted(entries):
         digest.update(f"{rel}\0{file_sha256(os.path.join(model_dir, rel))}\n".encode())
@@ -146,26 +144,28 @@ def model_digest(model_dir: str) -> str:
 
 def _next_version(base: str) -> int:
     taken = set()
-    if tf.io.gfile.isdir(base):
-        taken = {int(n.rstrip("/")) for n in tf.io.gfile.listdir(base) if n.rstrip("/").isdigit()}
+    fs = gfile(base)
+    if fs.isdir(base):
+        taken = {int(n.rstrip("/")) for n in fs.listdir(base) if n.rstrip("/").isdigit()}
     # Model servers serve the highest version: never go below one already there (clock skew).
     return max([int(time.time())] + [t + 1 for t in taken])
 
 
 def _copy_tree_gfile(src: str, dst: str, last: tuple[str, ...]) -> None:
     """Copies src into dst; the files named in `last` (relative paths) go in that order at the end."""
+    fs = gfile(src, dst)
     deferred = []
-    for root, _, files in tf.io.gfile.walk(src):
+    for root, _, files in fs.walk(src):
         rel_root = os.path.relpath(root, src)
         for name in files:
             rel = os.path.normpath(os.path.join(rel_root, name))
             if rel in last:
                 deferred.append(rel)
                 continue
-            tf.io.gfile.makedirs(os.path.dirname(os.path.join(dst, rel)))
-            tf.io.gfile.copy(os.path.join(src, rel), os.path.join(dst, rel), overwrite=True)
+            fs.makedirs(os.path.dirname(os.path.join(dst, rel)))
+            fs.copy(os.path.join(src, rel), os.path.join(dst, rel), overwrite=True)
     for rel in sorted(deferred, key=last.index):
-        tf.io.gfile.copy(os.path.join(src, rel), os.path.join(dst, rel), overwrite=True)
+        fs.copy(os.path.join(src, rel), os.path.join(dst, rel), overwrite=True)
 
 
 def _push_local(
@@ -176,8 +176,8 @@ def _push_local(
     try:
         shutil.copytree(serving_model_dir, staging)
         for rel, src in extra.items():
-            tf.io.gfile.makedirs(os.path.dirname(os.path.join(staging, rel)))
-            tf.io.gfile.copy(src, os.path.join(staging, rel), overwrite=True)
+            os.makedirs(os.path.dirname(os.path.join(staging, rel)), exist_ok=True)
+            gfile(src).copy(src, os.path.join(staging, rel), overwrite=True)
         for _ in range(attempts):
             version = _next_version(base)
             final = os.path.join(base, str(version))
@@ -197,16 +197,17 @@ def _push_local(
 def _push_object_store(serving_model_dir: str, base: str, metadata: dict, extra: dict[str, str]) -> tuple[int, str]:
     version = _next_version(base)
     final = os.path.join(base, str(version))
+    fs = gfile(final)
     try:
         for rel, src in extra.items():
-            tf.io.gfile.makedirs(os.path.dirname(os.path.join(final, rel)))
-            tf.io.gfile.copy(src, os.path.join(final, rel), overwrite=True)
+            fs.makedirs(os.path.dirname(os.path.join(final, rel)))
+            fs.copy(src, os.path.join(final, rel), overwrite=True)
         _copy_tree_gfile(serving_model_dir, final, last=("saved_model.pb",))
         write_json(os.path.join(final, METADATA_FILE), metadata | {"version": version})
     except Exception:
         # Leave no numbered directory behind: a model server would try to load it.
-        if tf.io.gfile.exists(final):
-            tf.io.gfile.rmtree(final)
+        if fs.exists(final):
+            fs.rmtree(final)
         raise
     return version, final
 
@@ -216,7 +217,7 @@ def push_model(
 ) -> Pushed:
     """extra: files to push beside the SavedModel, {path in the version dir: source}.
     A model the registry holds already (same digest) is not pushed again."""
-    if not tf.io.gfile.exists(os.path.join(serving_model_dir, "saved_model.pb")):
+    if not gfile(serving_model_dir).exists(os.path.join(serving_model_dir, "saved_model.pb")):
         raise FileNotFoundError(f"no SavedModel to push in {serving_model_dir}")
     digest = model_digest(serving_model_dir)
     found = find_version(registry, model_name, digest)
@@ -259,7 +260,7 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> PushResult:
             # No cluster credentials (a Vertex AI Pipelines task) is refused before anything is pushed.
             kube_custom_objects_api()
         train_stats = stats_path(inputs.statistics, "train") if inputs.statistics else ""
-        extra = {TRAINING_STATS: train_stats} if train_stats and tf.io.gfile.exists(train_stats) else {}
+        extra = {TRAINING_STATS: train_stats} if train_stats and gfile(train_stats).exists(train_stats) else {}
         # The schema travels with the model: the predictor checks requests against its domains.
         extra[TRAINING_SCHEMA] = schema_path(inputs.schema)
         pushed = push_model(serving_model_dir(inputs.model), registry, config.model_name, metadata, extra)
@@ -279,6 +280,6 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> PushResult:
             result.vertex_endpoint = deploy_to_vertex_endpoint(
                 config.push.vertex_endpoint, destination, version, config.model_name
             )
-    tf.io.gfile.makedirs(outputs.pushed_model)
+    gfile(outputs.pushed_model).makedirs(outputs.pushed_model)
     write_json(os.path.join(outputs.pushed_model, PUSH_RESULT), result.to_dict())
     return result

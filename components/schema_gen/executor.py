@@ -6,10 +6,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import tensorflow_data_validation as tfdv
+from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from components.common.io import log
+from components.common.io import log, write_text
 from components.common.readers import SchemaError, load_schema, load_split_stats
 from contracts.artifacts import schema_path
 from contracts.config import PipelineConfig, RawFeature
@@ -78,6 +78,8 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
         schema = load_schema(origin)
         log.info("SchemaGen: using the curated schema %s", origin)
     else:
+        import tensorflow_data_validation as tfdv  # only to infer: a curated schema needs none of it
+
         origin = "inferred"
         schema = relax_inferred(
             tfdv.infer_schema(load_split_stats(inputs.statistics, "train"), infer_feature_shape=False), config
@@ -85,5 +87,5 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
         log.info("SchemaGen: inferred a schema from the train split's statistics (types and required columns)")
     check_schema_covers_config(schema, config, origin)
     os.makedirs(outputs.schema, exist_ok=True)
-    tfdv.write_schema_text(schema, schema_path(outputs.schema))
+    write_text(schema_path(outputs.schema), text_format.MessageToString(schema))  # as tfdv.write_schema_text
     return Result(origin=origin, features=len(schema.feature))

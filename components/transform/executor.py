@@ -12,9 +12,9 @@ preprocessing_fn does not output it, it is passed through as it is.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
-import tempfile
 from dataclasses import dataclass
 
 import apache_beam as beam
@@ -34,6 +34,18 @@ from contracts.artifacts import CUSTOM_CONFIG, EXAMPLE_GEN_SUMMARY, LABEL_INFO, 
 from contracts.config import Bucketize, Hashing, PipelineConfig, Vocabulary, ZScore
 from contracts.executor import ExecutorResult
 from contracts.signatures import transformed_name
+
+
+@contextlib.contextmanager
+def output_temp_dir(output: str):
+    """<output>/.temp_path (TFX's name), removed afterwards, whatever happened."""
+    path = os.path.join(output, ".temp_path")
+    tf.io.gfile.makedirs(path)
+    try:
+        yield path
+    finally:
+        if tf.io.gfile.exists(path):
+            tf.io.gfile.rmtree(path)
 
 
 @dataclass(frozen=True)
@@ -163,7 +175,9 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
     preprocessing_fn = with_label(user_fn, config, schema, extra)
     splits = config.split.names
     others = [s for s in splits if s != "train"]
-    with step("Transform: analyse train, transform every split"), tempfile.TemporaryDirectory() as tmp:
+    # tf.Transform's temp files beside its output, as TFX keeps them: on Dataflow or Flink every
+    # worker must reach them, which a pod's own temp directory is not.
+    with step("Transform: analyse train, transform every split"), output_temp_dir(outputs.transform_graph) as tmp:
         with pipeline(list(inputs.beam_args)) as p, tft_beam.Context(temp_dir=tmp):
 
             def read(split):

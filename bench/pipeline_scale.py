@@ -1,0 +1,199 @@
+"""Scale benchmark (not a test): the training pipeline's executors on synthetic taxi-shaped
+data (bench/synthetic.py) at several row counts, each executor in its own subprocess, in the
+pipeline's order, as the tests call them (tests/conftest.py): ExampleGen, StatisticsGen,
+SchemaGen, ExampleValidator, Transform, Trainer, Evaluator, Pusher (to a registry under the
+run's directory, so the Evaluator has no baseline).
+
+    .venv/bin/python bench/pipeline_scale.py                         # 100k rows
+    .venv/bin/python bench/pipeline_scale.py --rows 100000 1000000   # and 1M, then t(1M)/t(100k)
+    .venv/bin/python bench/pipeline_scale.py --out /tmp/scale --steps Evaluator  # one step again
+
+Prints one JSON line per step (seconds, the child's peak RSS, Trainer examples/s), one total
+line per row count and, for several, the ratios of their times. The data and the artifacts go
+to a temporary directory, or to --out (kept, so that --steps can run some steps again).
+Figures only: nothing here fails on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = REPO / "examples" / "chicago_taxi" / "config.yaml"
+sys.path.insert(0, str(REPO))
+
+# Step -> (executor module, its Inputs, its Outputs) as paths under the run's directory.
+STEPS = {
+    "ExampleGen": ("example_gen", {}, {"examples": "examples"}),
+    "StatisticsGen": (
+        "statistics_gen",
+        {"examples": "examples"},
+        {"statistics": "statistics", "statistics_view": "statistics.html"},
+    ),
+    "SchemaGen": ("schema_gen", {"statistics": "statistics"}, {"schema": "schema"}),
+    "ExampleValidator": (
+        "example_validator",
+        {"statistics": "statistics", "schema": "schema", "examples": "examples"},
+        {"anomalies": "anomalies", "anomalies_report": "anomalies.md"},
+    ),
+    "Transform": (
+        "transform",
+        {"examples": "examples", "schema": "schema"},
+        {"transform_graph": "transform_graph", "transformed_examples": "transformed"},
+    ),
+    "Trainer": (
+        "trainer",
+        {"transformed_examples": "transformed", "transform_graph": "transform_graph"},
+        {"model": "model", "model_run": "model_run"},
+    ),
+    "Evaluator": (
+        "evaluator",
+        {"examples": "examples", "schema": "schema", "model": "model", "statistics": "statistics"},
+        {"evaluation": "evaluation", "blessing": "blessing", "report": "report.html"},
+    ),
+    "Pusher": (
+        "pusher",
+        {"model": "model", "blessing": "blessing", "schema": "schema", "statistics": "statistics"},
+        {"pushed_model": "pushed_model"},
+    ),
+}
+
+
+def bench_config(csv: Path, root: Path, epochs: int, steps_per_epoch: int):
+    """The taxi example's config on the synthetic CSV, with absolute paths and a registry under root."""
+    from contracts.config import PipelineConfig, load_config
+
+    data = load_config(CONFIG).model_dump(mode="json", exclude_none=True)
+    data["data"]["source"] = str(csv)
+    data["validation"]["schema_path"] = str(REPO / data["validation"]["schema_path"])
+    data["push"]["registry"] = str(root / "registry")
+    if epochs:
+        data["model"]["epochs"] = epochs
+    if steps_per_epoch:
+        data["model"]["steps_per_epoch"] = steps_per_epoch
+    return PipelineConfig.model_validate(data)
+
+
+def run_child(name: str, root: Path, beam_args: list[str]) -> None:
+    """One executor, in this process; its Result goes to root/results/<step>.json."""
+    import components  # noqa: F401  (the TensorFlow environment, before TensorFlow)
+    from components.common.io import setup_logging
+    from contracts.config import PipelineConfig
+
+    setup_logging()
+    config = PipelineConfig.model_validate_json((root / "config.json").read_text())
+    module, inputs, outputs = STEPS[name]
+    executor = importlib.import_module(f"components.{module}.executor")
+    given = {k: str(root / v) for k, v in inputs.items()}
+    if "beam_args" in {f.name for f in dataclasses.fields(executor.Inputs)}:
+        given["beam_args"] = tuple(beam_args or config.beam.args("direct"))
+    result = executor.run(
+        config, executor.Inputs(**given), executor.Outputs(**{k: str(root / v) for k, v in outputs.items()})
+    )
+    (root / "results").mkdir(exist_ok=True)
+    (root / "results" / f"{name}.json").write_text(json.dumps(dataclasses.asdict(result), default=str))
+
+
+def run_step(name: str, root: Path, beam_args: list[str]) -> dict:
+    """The step in a subprocess: wall seconds, the child's peak RSS (wait4), its log under root/logs."""
+    (root / "logs").mkdir(exist_ok=True)
+    log_path = root / "logs" / f"{name}.log"
+    cmd = [sys.executable, __file__, "--child", name, "--out", str(root)]
+    cmd += [f"--beam-arg={a}" for a in beam_args]
+    env = os.environ | {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
+    start = time.perf_counter()
+    with open(log_path, "w") as log:
+        child = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+        _, status, usage = os.wait4(child.pid, 0)
+    line = {
+        "step": name,
+        "seconds": round(time.perf_counter() - start, 1),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024),  # Linux: KiB
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
+        "rc": os.waitstatus_to_exitcode(status),
+    }
+    result_path = root / "results" / f"{name}.json"
+    if line["rc"] == 0 and result_path.exists():
+        result = json.loads(result_path.read_text())
+        if name == "Trainer":
+            for key in ("examples_per_second", "train_examples_seen", "train_seconds", "epochs"):
+                line[f"trainer_{key}"] = result.get(key)
+        if name == "Evaluator":
+            line["blessed"] = result.get("blessed")
+            line["eval_examples"] = int(result.get("overall_metrics", {}).get("example_count", 0))
+    elif line["rc"] != 0:
+        tail = log_path.read_text().splitlines()[-15:]
+        print("\n".join([f"{name} failed (log: {log_path}):", *tail]), file=sys.stderr)
+    return line
+
+
+def run_scale(rows: int, root: Path, steps: list[str], args) -> dict:
+    from bench.synthetic import write_csv
+
+    root.mkdir(parents=True, exist_ok=True)
+    csv = root / f"taxi_{rows}.csv"
+    if not csv.exists():
+        start = time.perf_counter()
+        write_csv(rows, csv, seed=args.seed)
+        print(json.dumps({"rows": rows, "step": "synthetic_csv", "seconds": round(time.perf_counter() - start, 1)}))
+    config = bench_config(csv, root, args.epochs, args.steps_per_epoch)
+    (root / "config.json").write_text(config.to_json())
+    total, peak, by_step = 0.0, 0, {}
+    for name in steps:
+        line = {"rows": rows} | run_step(name, root, args.beam_arg)
+        print(json.dumps(line), flush=True)
+        total, peak, by_step[name] = total + line["seconds"], max(peak, line["peak_rss_mb"]), line["seconds"]
+        if line["rc"] != 0:
+            return {"rows": rows, "step": "total", "failed": name, "seconds": round(total, 1)}
+    load = [round(x, 2) for x in os.getloadavg()]
+    return {"rows": rows, "step": "total", "seconds": round(total, 1), "peak_rss_mb": peak, "load": load} | {
+        "by_step": by_step
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, nargs="+", default=[100_000])
+    parser.add_argument("--steps", nargs="+", choices=list(STEPS), default=list(STEPS), help="default: all, in order")
+    parser.add_argument("--out", help="keep the data and artifacts here (<out>/rows_<n>); default: a temp dir")
+    parser.add_argument("--epochs", type=int, default=0, help="Trainer epochs (default: the config's)")
+    parser.add_argument("--steps-per-epoch", type=int, default=0, help="Trainer steps per epoch (0: the config)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--beam-arg", action="append", default=[], help="a Beam option (default: the config's direct)")
+    parser.add_argument("--child", choices=list(STEPS), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        run_child(args.child, Path(args.out), args.beam_arg)
+        return 0
+    base = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="pipeline_scale_"))
+    totals = []
+    try:
+        for rows in args.rows:
+            totals.append(run_scale(rows, base / f"rows_{rows}", args.steps, args))
+            print(json.dumps(totals[-1]), flush=True)
+    finally:
+        if not args.out:
+            shutil.rmtree(base, ignore_errors=True)
+    done = [t for t in totals if "failed" not in t]
+    if len(done) > 1:
+        first = done[0]
+        for t in done[1:]:
+            ratio = lambda a, b: round(a / b, 2) if b else None  # noqa: E731
+            steps = {s: ratio(v, first["by_step"].get(s, 0)) for s, v in t["by_step"].items()}
+            name = f"t({t['rows']})/t({first['rows']})"
+            print(json.dumps({"step": "scale", name: ratio(t["seconds"], first["seconds"]), "by_step": steps}))
+    return 1 if len(done) < len(totals) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
