@@ -22,9 +22,15 @@ and, first, `in-process`: serving_raw on the same batch in this process (rows/s,
 
 Prints one JSON line per point (stdout) and a table (stderr): achieved rate, p50/p95/p99/max ms
 of the answered requests, answers by status code, client errors (timeouts, refused), server
-CPU (% of one core, /proc) and the server's log lines per request. Figures only: nothing here
-fails on time. TF Serving (KServe's TF Serving runtime) is not installable here (no Docker
-engine, no tensorflow-model-server package), so it is not measured: one JSON line says so.
+CPU (% of one core, and CPU ms per accepted answer, /proc) and the server's log lines per
+request. Then `in-process (end)`, the same in-process call again (the machine's load may have
+changed meanwhile), and `batch target`: the best batched rows/s against both in-process
+figures (the issue's target: >= 80%), the server's CPU per batch against the in-process CPU per
+call, what those CPU figures predict on otherwise idle cores (all cores on server and client,
+against one core in-process: an estimate, for a machine shared with other work) and the
+server's resident memory. Figures only: nothing here fails on time. TF Serving (KServe's TF
+Serving runtime) is not installable here (no Docker engine, no tensorflow-model-server
+package), so it is not measured: one JSON line says so.
 """
 
 from __future__ import annotations
@@ -255,19 +261,70 @@ def in_process(model_dir: str, batch: list[dict], seconds: float) -> dict:
 
     for _ in range(20):
         call()
-    calls, start = 0, time.perf_counter()
+    calls, start, cpu = 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - start < seconds:
         call()
         calls += 1
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     return {
         "case": "in-process serving_raw",
         "batch": len(batch),
         "calls_s": round(calls / elapsed, 1),
         "rows_s": round(calls * len(batch) / elapsed),
+        "cpu_ms_per_call": round(1000 * cpu / calls, 3),
         "model": resolved.path,
         "tensorflow": tf.__version__,
+        "load": round(os.getloadavg()[0], 2),
     }
+
+
+def server_rss_mb(pids: list[int]) -> float:
+    """Resident memory of the server and its workers, MiB."""
+    total = 0
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        total += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+    return round(total / 1024, 1)
+
+
+def batch_target(rows: list[dict], in_process_rows: list[dict], rss_mb: float | None) -> dict:
+    """The issue's batch target: the best batched rows/s over HTTP against the in-process rows/s
+    (at the start and at the end of the run), and the same by CPU spent per batch."""
+    batches = [r for r in rows if r.get("case") == "batch" and r.get("ok_rows_s")]
+    out = {"case": "batch target (>= 80% of in-process rows/s)", "server_rss_mb": rss_mb}
+    if not batches:
+        return out | {"summary": "batch target: no batch point"}
+    best = max(batches, key=lambda r: r["ok_rows_s"])
+    inp = [r["rows_s"] for r in in_process_rows]
+    lean = min((r for r in batches if r["server_cpu_ms_per_ok"]), key=lambda r: r["server_cpu_ms_per_ok"])
+    cpu, client = lean["server_cpu_ms_per_ok"], lean.get("client_cpu_ms_per_request") or 0.0
+    out |= {
+        "best_ok_rows_s": best["ok_rows_s"],
+        "at_rate": best["target_rps"],
+        "in_process_rows_s": inp,
+        "pct_of_in_process": [round(100 * best["ok_rows_s"] / v, 1) for v in inp],
+        # in-process CPU per call over the server's CPU per answered batch: the share of the
+        # server's CPU that is the model's own work, whatever the machine's load
+        "cpu_efficiency_pct": round(100 * in_process_rows[0]["cpu_ms_per_call"] / cpu, 1),
+        # what the CPU figures predict on the machine's cores with nothing else running and a
+        # server worker per core: every core on server and client (their CPU per batch), against
+        # one core in-process (one worker alone cannot use more than about one core)
+        "idle_machine_estimate_pct": round(
+            100 * (os.cpu_count() or 1) * in_process_rows[0]["cpu_ms_per_call"] / (cpu + client), 1
+        ),
+    }
+    out["summary"] = (
+        f"batch target: best {best['ok_rows_s']} rows/s (at {best['target_rps']:g}/s) = "
+        f"{' / '.join(f'{p}%' for p in out['pct_of_in_process'])} of in-process {' / '.join(map(str, inp))} "
+        f"rows/s (start / end); CPU per batch: server {cpu} ms, client {client} ms, in-process "
+        f"{in_process_rows[0]['cpu_ms_per_call']} ms ({out['cpu_efficiency_pct']}%): on {os.cpu_count()} otherwise "
+        f"idle cores, with a worker per core, about {out['idle_machine_estimate_pct']}% of in-process; "
+        f"server RSS {rss_mb} MiB"
+    )
+    return out
 
 
 # -- the run -------------------------------------------------------------------------------------
@@ -290,7 +347,11 @@ def summary(case: str, rate: float, batch: int, res: dict, cpu_s: float, log_lin
         "non_2xx": res["sent"] - ok,
         **res,
         "server_cpu_pct": round(100 * cpu_s / wall),
+        # CPU the server spent per accepted answer (its rejections' cost included): unlike the
+        # rates, it hardly depends on how much of the machine other work leaves the server
+        "server_cpu_ms_per_ok": round(1000 * cpu_s / ok, 3) if ok else None,
         "log_lines_per_request": None if log_lines is None else round(log_lines / max(1, res["sent"]), 2),
+        "load": round(os.getloadavg()[0], 2),
     }
 
 
@@ -311,11 +372,13 @@ async def run_points(args, url: str, server: subprocess.Popen | None, log_path: 
     for case, rate, batch, bodies in points:
         duration = args.duration / 2 if case == "recovery" else args.duration
         lines0 = log_path.read_bytes().count(b"\n") if log_path else None
-        cpu0 = cpu_seconds(pids)
+        cpu0, client0 = cpu_seconds(pids), time.process_time()
         res = await open_loop(pool, bodies, rate, duration, args.timeout, args.drain)
-        cpu = cpu_seconds(pids) - cpu0
+        cpu, client = cpu_seconds(pids) - cpu0, time.process_time() - client0
         lines = log_path.read_bytes().count(b"\n") - lines0 if log_path else None
-        yield summary(case, rate, batch, res, cpu, lines)
+        row = summary(case, rate, batch, res, cpu, lines)
+        row["client_cpu_ms_per_request"] = round(1000 * client / max(1, res["sent"]), 3)
+        yield row
         if case != "overload":
             await asyncio.sleep(1)  # let the server settle between points (not after overload)
     pool.close()
@@ -324,12 +387,12 @@ async def run_points(args, url: str, server: subprocess.Popen | None, log_path: 
 def table(rows: list[dict]) -> str:
     out = [
         f"{'case':<10}{'rate':>6}{'batch':>6}{'got/s':>8}{'rows/s':>8}{'p50':>8}{'p95':>8}{'p99':>8}"
-        f"{'max':>9}{'non2xx':>8}  {'codes':<22}{'cpu%':>5}{'log/req':>8}"
+        f"{'max':>9}{'non2xx':>8}  {'codes':<22}{'cpu%':>5}{'cpu ms/ok':>10}{'log/req':>8}"
     ]
     for r in rows:
         if "target_rps" not in r:
             continue
-        f = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
+        f = lambda v: "-" if v is None else f"{v:.1f}" if v >= 10 else f"{v:.2f}"  # noqa: E731
         codes = ",".join(f"{k}:{v}" for k, v in r["codes"].items())
         logs = "-" if r["log_lines_per_request"] is None else r["log_lines_per_request"]
         if r["client_errors"] or r["unanswered"]:
@@ -337,7 +400,7 @@ def table(rows: list[dict]) -> str:
         out.append(
             f"{r['case']:<10}{r['target_rps']:>6}{r['batch']:>6}{r['achieved_rps']:>8.0f}{r['ok_rows_s']:>8}"
             f"{f(r['p50_ms']):>8}{f(r['p95_ms']):>8}{f(r['p99_ms']):>8}{f(r['max_ms']):>9}{r['non_2xx']:>8}"
-            f"  {codes:<22}{r['server_cpu_pct']:>5}{logs:>8}"
+            f"  {codes:<22}{r['server_cpu_pct']:>5}{f(r['server_cpu_ms_per_ok']):>10}{logs:>8}"
         )
     return "\n".join(out)
 
@@ -392,6 +455,7 @@ def main() -> None:
         except ImportError:
             run = asyncio.run
         run(go())
+        rss_mb = server_rss_mb(server_pids(server.pid)) if server else None
     finally:
         if server:
             server.terminate()
@@ -399,10 +463,16 @@ def main() -> None:
                 server.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 server.kill()
+    # again, now the server is gone: the machine's load may have changed during the points
+    end = in_process(args.model_dir, batch, args.in_process_s) | {"case": "in-process serving_raw (end)"}
+    print(json.dumps(end), flush=True)
+    target = batch_target(rows, [rows[0], end], rss_mb)
+    print(json.dumps(target), flush=True)
     inp = rows[0]
     print(
-        f"\nin-process serving_raw: {inp['rows_s']} rows/s at batch {inp['batch']} ({inp['calls_s']} calls/s); "
-        f"{inp['machine']}; server log {log_path or '-'}\n{table(rows)}\nTF Serving: {TF_SERVING}",
+        f"\nin-process serving_raw: {inp['rows_s']} rows/s at batch {inp['batch']} ({inp['calls_s']} calls/s, "
+        f"{inp['cpu_ms_per_call']} CPU ms a call), {end['rows_s']} rows/s at the end; {inp['machine']}; "
+        f"server log {log_path or '-'}\n{table(rows)}\n{target['summary']}\nTF Serving: {TF_SERVING}",
         file=sys.stderr,
     )
 

@@ -17,7 +17,10 @@ Rules (the same for v1 and v2):
 from __future__ import annotations
 
 import math
+from collections import UserList
 from dataclasses import dataclass
+from itertools import repeat
+from operator import itemgetter
 
 import numpy as np
 import tensorflow as tf
@@ -124,42 +127,60 @@ def _missing_message(where: str, missing: list[str]) -> str:
     return f'{where} is missing {word} {names} (send 0 for a missing number and "" for a missing string)'
 
 
-def _column(spec: FeatureSpec, values: list) -> tuple[np.ndarray, list] | None:
+class LoggedRows(UserList):
+    """The instances as the request log records them, built from the columns on first use: in
+    the request log's own thread, and only for a request it logs (not 64 dicts per request on
+    the event loop for nothing)."""
+
+    def __init__(self, names: list[str], columns: list):
+        self._names, self._columns, self._rows = names, columns, None
+
+    @property
+    def data(self) -> list[dict]:
+        if self._rows is None:
+            columns = [c.tolist() if isinstance(c, np.ndarray) else c for c in self._columns]
+            self._rows = list(map(dict, map(zip, repeat(self._names), zip(*columns, strict=True))))
+        return self._rows
+
+
+def _column(spec: FeatureSpec, values: tuple) -> tuple[np.ndarray, object] | None:
     """A whole column at once when every value is plainly valid (the common case): the model
-    array and the values as logged; None sends the batch through the per-value checks, which
-    word the error."""
+    array and the values as logged (a float64 array: the numbers as floats); None sends the
+    batch through the per-value checks, which word the error."""
+    types = set(map(type, values))
     try:
         if spec.kind == STRING:
-            return (np.array(values, dtype=object), values) if all(type(v) is str for v in values) else None
+            return (np.array(values, dtype=object), values) if types == {str} else None
         if spec.kind == INT64:
-            return (np.array(values, dtype=np.int64), values) if all(type(v) is int for v in values) else None
-        if not all(type(v) is float or type(v) is int for v in values):
+            return (np.array(values, dtype=np.int64), values) if types == {int} else None
+        if not types <= {float, int}:
             return None
         wide = np.array(values, dtype=np.float64)
     except OverflowError:  # an integer beyond int64 / float64
         return None
-    if not (np.isfinite(wide).all() and (np.abs(wide) <= _FLOAT32_MAX).all()):
+    if not np.abs(wide).max() <= _FLOAT32_MAX:  # also false for NaN; inf is above
         return None
-    return wide.astype(np.float32), wide.tolist()
+    return wide.astype(np.float32), (values if types == {float} else wide)
 
 
 def _fast_v1(specs: list[FeatureSpec], instances: list):
     """from_v1's arrays and logged rows for a batch of well-formed instances, else None."""
-    if not all(type(i) is dict for i in instances):
+    if not specs or set(map(type, instances)) != {dict}:
         return None
+    names = [s.name for s in specs]
+    try:
+        rows = list(map(itemgetter(*names), instances))  # a tuple per instance (C loops)
+    except KeyError:
+        return None
+    columns = list(zip(*rows, strict=True)) if len(names) > 1 else [tuple(rows)]
     arrays, logged_columns = {}, []
-    for spec in specs:
-        try:
-            values = [instance[spec.name] for instance in instances]
-        except KeyError:
-            return None
+    for spec, values in zip(specs, columns, strict=True):
         column = _column(spec, values)
         if column is None:
             return None
         arrays[spec.name] = column[0]
         logged_columns.append(column[1])
-    names = [s.name for s in specs]
-    return arrays, [dict(zip(names, row, strict=True)) for row in zip(*logged_columns, strict=True)]
+    return arrays, LoggedRows(names, logged_columns)
 
 
 def from_v1(specs: list[FeatureSpec], payload, max_batch_size: int):

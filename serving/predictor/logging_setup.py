@@ -69,3 +69,10 @@ class QuietRESTServer(RESTServer):
     def _add_middlewares(self, app) -> None:
         super()._add_middlewares(app)
         without_timing_middleware(app)
+
+    def build(self, app) -> None:
+        """What create_application does to kserve.model_server.app, on another FastAPI app
+        (a test's own, to compare two configurations in one process)."""
+        self._add_middlewares(app)
+        self._register_endpoints(app)
+        self._add_exception_handlers(app)

@@ -10,8 +10,10 @@ postprocess builds the task's v1 / v2 response and writes the request log lines,
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import os
+import random
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -96,6 +98,12 @@ class Batch:
     outputs: dict[str, np.ndarray] = field(default_factory=dict)  # the signature's, by name
     requested_outputs: list = field(default_factory=list)
     out_of_domain: list[list[str]] = field(default_factory=list)  # per instance; [] when none
+
+
+def _new_id() -> str:
+    """A random (version 4) UUID's hex, as uuid.uuid4().hex, without its os.urandom call: a
+    system call that lets another thread (the model's, the request log's) take the GIL."""
+    return uuid.UUID(int=random.getrandbits(128), version=4).hex
 
 
 def _parse_json(body):
@@ -222,9 +230,7 @@ class TabularModel(Model):
         started = time.perf_counter()
         headers = headers or {}
         protocol = "v2" if isinstance(payload, InferRequest) else "v1"
-        request_id = headers.get("x-request-id") or (
-            payload.id if protocol == "v2" and payload.id else uuid.uuid4().hex
-        )
+        request_id = headers.get("x-request-id") or (payload.id if protocol == "v2" and payload.id else _new_id())
         try:
             if isinstance(payload, (bytes, str)):
                 # KServe hands over the raw body when the content-type is not JSON (curl -d).
@@ -260,12 +266,10 @@ class TabularModel(Model):
 
     def _observe(self, outputs: dict[str, np.ndarray], n: int) -> None:
         INSTANCES.labels(self.name, self.version).inc(n)
-        hist = self._histogram.labels(self.name, self.version)
-        for value in self.head.observed(outputs):
-            hist.observe(float(value))
+        observe_many(self._histogram.labels(self.name, self.version), self.head.observed(outputs))
         if isinstance(self.head, T.MulticlassHead):
-            for name in self.head.top_classes(outputs):
-                PREDICTED_CLASS.labels(self.name, self.version, name).inc()
+            for name, count in collections.Counter(self.head.top_classes(outputs)).items():
+                PREDICTED_CLASS.labels(self.name, self.version, name).inc(count)
 
     async def postprocess(self, result: Batch, headers=None, response_headers=None):
         predictions = self.head.v1(result.outputs)
@@ -310,3 +314,21 @@ class TabularModel(Model):
 
 def _elapsed_ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000.0
+
+
+def observe_many(histogram, values: np.ndarray) -> None:
+    """histogram.observe(v) for each value, a bucket at a time: 64 observe() calls were a tenth
+    of a batch's Python on the event loop. Uses prometheus_client's Histogram internals (its
+    bucket bounds and values, multiprocess mode included); per value if they are not there."""
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    bounds, buckets, total = (getattr(histogram, a, None) for a in ("_upper_bounds", "_buckets", "_sum"))
+    if bounds is None or buckets is None or total is None:
+        for value in values.tolist():
+            histogram.observe(value)
+        return
+    # observe() counts a value in the first bucket whose bound is >= it (NaN: in none)
+    counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds) + 1)
+    for i, count in enumerate(counts[: len(bounds)].tolist()):
+        if count:
+            buckets[i].inc(count)
+    total.inc(sum(values.tolist()))

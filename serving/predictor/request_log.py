@@ -21,14 +21,19 @@ gets the same answer in every process); below 1 each line carries "sample": the 
 reader can weight counts by 1/sample. Rejected requests are always logged.
 
 Off the request path: the server's thread only queues the request's fields; a background
-thread builds the lines, writes them (one write per batch of queued requests) and flushes.
+thread builds the lines, writes them and flushes. Woken by a request, it first waits
+BATCH_WAIT_S (20 ms) so that the requests queued meanwhile go out in the same write: one thread
+switch per batch, not per request (each one a GIL hand-off the event loop pays for). A line
+reaches the file within about that time.
 The queue holds at most `max_pending` lines: beyond that a request's lines are dropped and
 counted (`dropped`, and `on_drop(n)`, the predictor's Prometheus counter) rather than letting
 a slow sink grow memory or stall serving. `close()` writes everything queued, then stops the
 thread; a line submitted after it is written at once by its caller.
 
 `path` is "-" (standard output: on GKE, Cloud Logging then stores each line as a structured
-jsonPayload, and a log sink to BigQuery or GCS hands them to the monitoring job), a file
+jsonPayload, and a log sink to BigQuery or GCS hands them to the monitoring job; written in
+whole lines of at most PIPE_BUF bytes a write, so that the lines of several worker processes
+sharing the container's stdout never interleave), a file
 (ending in .jsonl / .json / .log / .ndjson) or a directory; in a directory each process
 writes its own `requests-<model_name>-<hostname>-<pid>.jsonl`, so several server workers never
 interleave partial lines. Read them with `pandas.read_json(path, lines=True)`.
@@ -43,9 +48,11 @@ import datetime as dt
 import json
 import os
 import queue
+import select
 import socket
 import sys
 import threading
+import time
 import zlib
 from collections.abc import Callable
 
@@ -73,6 +80,25 @@ _FILE_SUFFIXES = (".jsonl", ".json", ".log", ".ndjson")
 SAMPLE_ENV = "REQUEST_LOG_SAMPLE"
 DEFAULT_MAX_PENDING = 100_000  # lines queued for the writer; beyond: dropped and counted
 _STOP = object()
+BATCH_WAIT_S = 0.02  # the writer's pause after a wake-up, to write what queues meanwhile at once
+
+
+def _pipe_chunks(data: bytes) -> list[bytes]:
+    """Whole lines, at most PIPE_BUF bytes a chunk where the lines allow: each chunk is one write
+    to standard output, which a pipe (a container's stdout) never interleaves with another
+    process's write (several --workers share one stdout)."""
+    if len(data) <= select.PIPE_BUF:
+        return [data]
+    chunks, current, size = [], [], 0
+    for line in data.splitlines(keepends=True):
+        if current and size + len(line) > select.PIPE_BUF:
+            chunks.append(b"".join(current))
+            current, size = [], 0
+        current.append(line)
+        size += len(line)
+    if current:
+        chunks.append(b"".join(current))
+    return chunks
 
 
 def _now() -> str:
@@ -231,20 +257,27 @@ class RequestLogger:
         data = b"".join(_dumps(r) + b"\n" for records in batches for r in records)
         with self._lock:
             if self.path == "-":  # text, to whatever sys.stdout is now
-                sys.stdout.write(data.decode("utf-8"))
-                sys.stdout.flush()
+                for chunk in _pipe_chunks(data):
+                    sys.stdout.write(chunk.decode("utf-8"))
+                    sys.stdout.flush()
             elif self._file:
                 self._file.write(data)
                 self._file.flush()
 
     def _run(self) -> None:
+        backlog = False
         while True:
             items = [self._queue.get()]
+            if items[0] is not _STOP and not backlog:
+                # Let the next requests queue up: one wake-up and one write for all of them,
+                # not one per request (thread switches and GIL hand-offs the event loop pays)
+                time.sleep(BATCH_WAIT_S)
             while len(items) < 512:  # what has queued meanwhile goes out in the same write
                 try:
                     items.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
+            backlog = len(items) == 512  # more waiting: no pause before the next write
             stop = any(item is _STOP for item in items)
             work = [item for item in items if item is not _STOP]
             try:

@@ -7,7 +7,8 @@ Takes every kserve.ModelServer option (--http_port, --grpc_port, --enable_grpc, 
 ones below. `--workers N` runs N processes on the port, each loading the model (workers.py).
 Limits on the predict endpoints (limits.py): --max_body_bytes (413), --max_inflight (503 with
 Retry-After), --request_timeout_s (504); another method than POST gets 405.
-Endpoints (all KServe's own, on --http_port):
+Endpoints (KServe's own, on --http_port; v1 :predict answered on a lean path with the same
+answers, fast_v1.py, unless --no-fast_v1):
   GET  /                                   liveness  {"status": "alive"}
   GET  /v2/health/live, /v2/health/ready   server liveness / readiness
   GET  /v1/models/<name>, /v2/models/<name>/ready   model readiness
@@ -39,7 +40,7 @@ from kserve.protocol.rest.server import RESTServer
 from . import limits as L
 from . import logging_setup
 from . import workers as W
-from .model_dir import resolve
+from .fast_v1 import FastV1
 from .request_metrics import RequestMetrics, metrics_handler
 
 DEFAULT_MODEL_NAME = "model"  # kserve's own default for --model_name
@@ -104,6 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="answer 400 to values outside the training schema's domains "
         "(default $REJECT_OUT_OF_DOMAIN, else false: count them and mark them in the request log)",
     )
+    parser.add_argument(
+        "--fast_v1",
+        action=argparse.BooleanOptionalAction,
+        default=os.environ.get("FAST_V1", "1").strip().lower() not in ("0", "false", "no", "off"),
+        help="answer v1 :predict on the lean path (fast_v1.py), the same answers as KServe's route "
+        "with less Python per request; --no-fast_v1 leaves every request to KServe's route "
+        "(default $FAST_V1 or on)",
+    )
     logging_setup.add_arguments(parser)
     return parser
 
@@ -119,19 +128,38 @@ async def _validation_error_as_400(_, exc: RequestValidationError):
     return JSONResponse(status_code=HTTPStatus.BAD_REQUEST, content={"error": message})
 
 
-class TabularModelServer(kserve.ModelServer):
-    """kserve.ModelServer whose REST server binds `host` (KServe binds 0.0.0.0), applies `limits`
-    and counts every predict answer; one process (`--workers` is workers.py's)."""
+def add_predictor_layers(app, limits: L.Limits, version_of, fast_model_of=None) -> None:
+    """The predictor's own route and middlewares on KServe's FastAPI app, before KServe adds its
+    own (RESTServer.create_application): the first /metrics route wins, and the middleware
+    added last is the outermost, so the metrics see every answer (the limits', the lean v1
+    path's, KServe's routes') and the limits apply to both paths. `fast_model_of(name)`: the
+    ready model the lean v1 path answers for (None: every request goes to KServe's route)."""
+    app.add_exception_handler(RequestValidationError, _validation_error_as_400)
+    app.add_api_route("/metrics", metrics_handler, methods=["GET"])
+    if fast_model_of is not None:
+        app.add_middleware(FastV1, model_of=fast_model_of)
+    app.add_middleware(L.RequestLimits, limits=limits)
+    app.add_middleware(RequestMetrics, version_of=version_of)
 
-    def __init__(self, host: str = "0.0.0.0", limits: L.Limits | None = None, **kwargs):
+
+class TabularModelServer(kserve.ModelServer):
+    """kserve.ModelServer whose REST server binds `host` (KServe binds 0.0.0.0), applies `limits`,
+    counts every predict answer and answers v1 :predict on the lean path (`fast_v1`); one process
+    (`--workers` is workers.py's)."""
+
+    def __init__(self, host: str = "0.0.0.0", limits: L.Limits | None = None, fast_v1: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.host = host
         self.limits = limits or L.Limits()
-        kms.app.add_exception_handler(RequestValidationError, _validation_error_as_400)
+        self.fast_v1 = fast_v1
 
     def _served_version(self, name: str) -> str | None:
         model = self.registered_models.get_model(name)
         return None if model is None else getattr(model, "version", "")
+
+    def _ready_model(self, name: str):
+        model = self.registered_models.get_model(name)
+        return model if model is not None and model.ready else None
 
     async def _serve_on_shared_port(self, rest: RESTServer) -> None:
         """A worker of several (workers.py): the port bound with SO_REUSEPORT, after the model loaded."""
@@ -143,11 +171,7 @@ class TabularModelServer(kserve.ModelServer):
         if self.workers > 1:
             raise ValueError("TabularModelServer runs one process: --workers is predictor.workers.supervise's")
         self._register_and_check_atleast_one_model_is_ready(models)
-        # Before KServe's own routes and middlewares: the first /metrics route wins, and the
-        # middleware added last is the outermost (the metrics see the limits' answers).
-        kms.app.add_api_route("/metrics", metrics_handler, methods=["GET"])
-        kms.app.add_middleware(L.RequestLimits, limits=self.limits)
-        kms.app.add_middleware(RequestMetrics, version_of=self._served_version)
+        add_predictor_layers(kms.app, self.limits, self._served_version, self._ready_model if self.fast_v1 else None)
         self._rest_server = logging_setup.QuietRESTServer(
             FASTAPI_APP_IMPORT_STRING,
             self.dataplane,
@@ -173,7 +197,21 @@ class TabularModelServer(kserve.ModelServer):
             self.servers.append(self._grpc_server.start(self.max_threads))
         self.setup_event_loop()
         self.register_signal_handler()
-        asyncio.run(self._serve())
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(self._serve())
+
+
+def _loop_factory():
+    """uvloop's event loop when installed (uvicorn[standard], a KServe dependency, brings it):
+    less of the event loop's own Python per request than asyncio's. $EVENT_LOOP=asyncio keeps
+    asyncio's."""
+    if os.environ.get("EVENT_LOOP", "").strip().lower() == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -194,7 +232,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.workers > 1:
         # Not KServe's --workers (it pickles the loaded model): N processes that each load it.
         sys.exit(W.supervise(argv, args.workers))
+    # Here, not at the top: the --workers supervisor never imports TensorFlow (memory per pod).
     from .model import DEFAULT_MAX_BATCH_SIZE, TabularModel
+    from .model_dir import resolve
 
     name = args.model_name
     if name == DEFAULT_MODEL_NAME:  # not given: the name the Pusher recorded
@@ -211,6 +251,7 @@ def main(argv: list[str] | None = None) -> None:
     TabularModelServer(
         host=args.host,
         limits=limits,
+        fast_v1=args.fast_v1,
         http_port=args.http_port,
         grpc_port=args.grpc_port,
         workers=args.workers,

@@ -153,11 +153,23 @@ else:
         def client(self) -> httpx.Client:
             return httpx.Client(base_url=self.url, timeout=60)
 
-        def request_log_lines(self) -> list[dict]:
-            lines = []
-            for path in sorted(self.request_log.glob("*.jsonl")):
-                lines += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-            return lines
+        def request_log_lines(self, until=None, timeout: float = 10) -> list[dict]:
+            """The request log's lines; with `until(lines)`, once it holds (the log is written
+            by a background thread a moment after the answers)."""
+            deadline = time.monotonic() + timeout
+            while True:
+                lines = []
+                for path in sorted(self.request_log.glob("*.jsonl")):
+                    text = path.read_text()
+                    text = text[: text.rfind("\n") + 1]  # a line being written: not yet
+                    lines += [json.loads(line) for line in text.splitlines() if line.strip()]
+                if until is None or until(lines) or time.monotonic() > deadline:
+                    return lines
+                time.sleep(0.05)
+
+        def request_log_lines_of(self, *request_ids: str) -> list[dict]:
+            """The lines once every one of `request_ids` has some."""
+            return self.request_log_lines(lambda lines: set(request_ids) <= {x.get("request_id") for x in lines})
 
     @dataclass
     class Launched:

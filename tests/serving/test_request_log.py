@@ -211,3 +211,36 @@ def test_logging_setup_flags_levels_and_middleware(monkeypatch):
     assert [m.cls for m in app.user_middleware] == [TimingMiddleware]
     logging_setup.without_timing_middleware(app)
     assert app.user_middleware == []
+
+
+def test_requests_arriving_together_share_a_write(tmp_path, monkeypatch):
+    """The writer waits a moment after a wake-up: requests a few ms apart go out in one write
+    (one thread switch per batch, not one per request)."""
+    logger = RL.RequestLogger(str(tmp_path / "log.jsonl"), "m")
+    writes = []
+    write = logger._write
+    monkeypatch.setattr(logger, "_write", lambda chunks: (writes.append(len(chunks)), write(chunks)))
+    for i in range(50):
+        _log(logger, f"r{i}")
+        time.sleep(0.002)
+    logger.close()
+    assert sum(writes) == 50 and len(_lines(tmp_path / "log.jsonl")) == 100
+    assert len(writes) <= 20, writes  # about one per RL.BATCH_WAIT_S; one per request before
+
+
+def test_standard_output_is_written_in_whole_lines_of_at_most_pipe_buf(capsys, monkeypatch):
+    """Several workers share the container's stdout (a pipe): a write of at most PIPE_BUF bytes
+    is never interleaved with another process's, so each write holds whole lines within it."""
+    import select
+
+    writes = []
+    logger = RL.RequestLogger("-", "m")
+    monkeypatch.setattr(RL.sys.stdout, "write", lambda text, _w=RL.sys.stdout.write: (writes.append(text), _w(text)))
+    _log(logger, "big", rows=40)  # about 9 KB
+    logger.close()
+    assert len(writes) > 1
+    assert all(w.endswith("\n") and len(w.encode()) <= select.PIPE_BUF for w in writes)
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line)["index"] for line in lines] == list(range(40))
+    long = b"x" * (select.PIPE_BUF + 10) + b"\n"
+    assert RL._pipe_chunks(b"a\n" + long + b"b\n") == [b"a\n", long, b"b\n"]  # a longer line alone

@@ -280,7 +280,7 @@ def test_request_log_has_features_prediction_version_and_id(servers, fixtures, e
         )
         r2 = c.post(f"/v2/models/{server.model_name}/infer", json=v2_body(instances[:2], f"log-check-v2-{example}"))
     assert r.status_code == 200 and bad.status_code == 400 and r2.status_code == 200
-    lines = server.request_log_lines()
+    lines = server.request_log_lines_of(f"log-check-{example}", f"log-check-bad-{example}", f"log-check-v2-{example}")
     mine = sorted((x for x in lines if x["request_id"] == f"log-check-{example}"), key=lambda x: x["index"])
     assert [x["index"] for x in mine] == [0, 1, 2, 3]
     for line, instance, prediction in zip(mine, instances, r.json()["predictions"], strict=True):

@@ -250,6 +250,8 @@ def test_custom_isvc_args_are_the_predictors_own_flags():
     args = build_parser().parse_args(container["args"])  # an unknown or misspelled flag exits
     assert args.model_name == MODEL_NAME and args.model_dir == "/mnt/models" and args.http_port == 8080
     assert args.request_log == "-" and args.max_batch_size >= 1
+    # a worker process per CPU of the limit: one process keeps about one core busy
+    assert args.workers == int(container["resources"]["limits"]["cpu"]) >= 1
     env = {e["name"]: e["value"] for e in container["env"]}
     tfs = by_name(docs, "InferenceService", TFS)
     # the same model, pinned to one version (a canary's old pods must not pick up a new one)
