@@ -62,6 +62,12 @@ def compile_cmd(
     image_tag: str | None = typer.Option(None, help="Image tag, e.g. the git SHA (default: latest)."),
     target: str | None = typer.Option(None, help="Only this target: kfp or vertex (default: both)."),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="KFP/Vertex step caching."),
+    runner_variants: bool = typer.Option(
+        True,
+        "--runner-variants/--no-runner-variants",
+        help="Also the variants with the Beam steps on another configured runner (<name>.<runner>.<target>.yaml); "
+        "without: only the config's beam.runner.",
+    ),
     pipeline: str = typer.Option(
         "both", help="training, monitoring or both (one package per target for `submit --package dir/*.yaml`)."
     ),
@@ -94,7 +100,7 @@ def compile_cmd(
     images = images_for(image_registry or DEFAULT_IMAGE_REGISTRY, image_tag or DEFAULT_IMAGE_TAG)
     for t in [target] if target else TARGETS:
         if pipeline != "monitoring":
-            for runner in [r for vt, r in training_variants(cfg) if vt == t]:
+            for runner in [r for vt, r in training_variants(cfg) if vt == t and (runner_variants or r is None)]:
                 path = compile_pipeline(cfg, output_dir, t, images=images, caching=cache, beam_runner=runner)
                 console.print(f"wrote {path} (images {images.cpu}, {images.gpu}; Beam on {runner or cfg.beam.runner})")
         if pipeline != "training":

@@ -157,6 +157,7 @@ COMPILE = [
     "abc1234",
     "--pipeline",
     "training",  # one package per target: `--package build/compiled/*.vertex.yaml` matches one file
+    "--no-runner-variants",  # the config's beam.runner only (the example also compiles Dataflow's)
     "--output-dir",
     "build/compiled",
 ]
