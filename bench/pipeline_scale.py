@@ -138,13 +138,13 @@ def run_step(name: str, root: Path, beam_args: list[str]) -> dict:
 
 
 def run_scale(rows: int, root: Path, steps: list[str], args) -> dict:
-    from bench.synthetic import write_csv
-
     root.mkdir(parents=True, exist_ok=True)
     csv = root / f"taxi_{rows}.csv"
     if not csv.exists():
+        # In a subprocess too: a child's peak RSS counts what its parent held when it was forked.
         start = time.perf_counter()
-        write_csv(rows, csv, seed=args.seed)
+        make = [sys.executable, str(REPO / "bench" / "synthetic.py"), f"--rows={rows}", f"--seed={args.seed}"]
+        subprocess.run([*make, f"--out={csv}"], check=True, stdout=subprocess.DEVNULL)
         print(json.dumps({"rows": rows, "step": "synthetic_csv", "seconds": round(time.perf_counter() - start, 1)}))
     config = bench_config(csv, root, args.epochs, args.steps_per_epoch)
     (root / "config.json").write_text(config.to_json())

@@ -78,14 +78,14 @@ def taxi_rows(n: int, seed: int = 0, sample: Path = SAMPLE) -> pd.DataFrame:
 
     # Tips: a share of the fare on card trips (cash tips are not recorded).
     companies = real["company"].dropna().unique()
-    lean = dict(zip(companies, rng.normal(0, 0.02, len(companies)), strict=True))
+    lean = dict(zip(companies, rng.normal(0, 0.03, len(companies)), strict=True))
     night = np.isin(hour, [22, 23, 0, 1, 2, 3])
     share = (
-        0.21
-        + 0.04 * night
-        - 0.012 * np.log1p(miles)
+        0.215
+        + 0.05 * night
+        - 0.015 * np.log1p(miles)
         + out["company"].map(lean).fillna(0).to_numpy()
-        + rng.normal(0, 0.035, n)
+        + rng.normal(0, 0.02, n)
     )
     tipped = (payment == "Credit Card") | ((payment == "Unknown") & (rng.random(n) < 0.2))
     out["tips"] = np.where(tipped, np.round(np.clip(share, 0, None) * fare, 2), 0.0)
