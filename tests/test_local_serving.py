@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -60,7 +61,13 @@ def test_canary_traffic_is_split_and_logged_per_version(tmp_path, registry):
         assert replayed.requests == 256 and replayed.failed == 0
         assert 40 <= replayed.by_storage_uri[v2] <= 115  # 30% of 256 = 77, binomial sd 7
         assert replayed.by_storage_uri[v1] == 256 - replayed.by_storage_uri[v2]
-        logged = pd.concat(pd.read_json(f, lines=True, dtype=False) for f in serving.request_log.glob("*.jsonl"))
+        # The predictors' log writers batch their writes (up to ~20 ms behind the answers).
+        deadline = time.monotonic() + 10
+        while True:
+            logged = pd.concat(pd.read_json(f, lines=True, dtype=False) for f in serving.request_log.glob("*.jsonl"))
+            if len(logged) >= replayed.requests or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         served = logged.groupby("model_version").size().to_dict()
         assert served == {"1000": replayed.by_storage_uri[v1], "2000": replayed.by_storage_uri[v2]}
         assert {label["request_id"] for label in replayed.labels} == set(logged["request_id"])
