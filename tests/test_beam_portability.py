@@ -83,14 +83,7 @@ def run_step(step: str, config, inputs: dict, outputs: dict, beam_args, log_dir:
     spec_file.write_text(json.dumps(spec | {"beam_args": list(beam_args)}))
     start = time.monotonic()
     with open(log_file, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _CHILD, str(spec_file)],
-            cwd=REPO,
-            env=_env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        proc = _spawn([sys.executable, "-c", _CHILD, str(spec_file)], log)
         try:
             proc.wait(timeout=RUN_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -106,6 +99,11 @@ def run_step(step: str, config, inputs: dict, outputs: dict, beam_args, log_dir:
     return wall
 
 
+def _spawn(args: list[str], log) -> subprocess.Popen:
+    """A child in its own process group (killed whole by _kill_group), the venv first on PATH."""
+    return subprocess.Popen(args, cwd=REPO, env=_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("localhost", 0))
@@ -117,14 +115,7 @@ def worker_pool(tmp_path_factory):
     """Beam's SDK worker pool, as the sidecar of a Flink TaskManager or a Dataflow VM runs it."""
     port = _free_port()
     log = open(tmp_path_factory.mktemp("worker_pool") / "pool.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main", f"--service_port={port}"],
-        cwd=REPO,
-        env=_env(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    proc = _spawn([sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main", f"--service_port={port}"], log)
     try:
         deadline = time.monotonic() + 60
         while True:
