@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -92,6 +93,7 @@ def prepare(work: Path) -> None:
 def train_once(code: Path, work: Path) -> dict:
     env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(code))
     load_before = os.getloadavg()[0]
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
         done = subprocess.run(
@@ -103,6 +105,7 @@ def train_once(code: Path, work: Path) -> dict:
             check=True,
         )
         wall = time.perf_counter() - start
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = json.loads(next(ln for ln in done.stdout.splitlines() if ln.startswith("RESULT "))[7:])
     per_epoch = result["train_examples_seen"] / result["epochs"]
     # Keras's own "Ns/epoch" lines, for a trainer that does not report its epochs (the old one).
@@ -119,6 +122,10 @@ def train_once(code: Path, work: Path) -> dict:
         # CPU time of model.fit, all threads: less sensitive to other load than the wall times.
         "fit_cpu_seconds": round(result["fit_cpu_seconds"], 2),
         "process_seconds": round(wall, 1),
+        # the whole child's CPU (import, reading, fit, export): what other load changes least
+        "process_cpu_seconds": round(
+            cpu_after.ru_utime + cpu_after.ru_stime - cpu_before.ru_utime - cpu_before.ru_stime, 1
+        ),
         "final_metrics": {k: round(v, 4) for k, v in result["final_metrics"].items()},
         "load_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "cpus": os.cpu_count(),

@@ -207,6 +207,16 @@ def check_gpus(wanted: int, allow_cpu_fallback: bool) -> int:
     )
 
 
+# Steps per call of the compiled train (and test) function once a fit on one replica has at least
+# _STEPS_PER_CALL_FROM steps: Keras's work between calls (~0.8 ms of CPU a step for the generated
+# model) is paid once per 16 steps, the same updates in the same order (1M rows: ~16 of ~52 CPU-s);
+# tracing the loop costs ~0.8 s of CPU more, which a short fit does not win back. Not with several
+# replicas: MultiWorkerMirroredStrategy's gathers of the embeddings' sparse gradients fail inside
+# the loop (shape mismatch between iterations).
+_STEPS_PER_CALL = 16
+_STEPS_PER_CALL_FROM = 2000
+
+
 class _EpochTimes(keras.callbacks.Callback):
     def __init__(self):
         super().__init__()
@@ -219,8 +229,14 @@ class _EpochTimes(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
-def generated_run_fn(config: PipelineConfig, fn_args: FnArgs) -> None:
-    """The project's own run_fn: the generated model, trained and exported."""
+def generated_run_fn(
+    config: PipelineConfig,
+    fn_args: FnArgs,
+    train_rows: dict[str, tf.Tensor] | None,
+    eval_rows: dict[str, tf.Tensor] | None,
+) -> None:
+    """The project's own run_fn: the generated model, trained on the splits run() read (None:
+    streamed from the files) and exported."""
     keras.utils.set_random_seed(config.model.seed)
     strategy = fn_args.strategy or tf.distribute.get_strategy()
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
@@ -233,10 +249,6 @@ def generated_run_fn(config: PipelineConfig, fn_args: FnArgs) -> None:
     spec = tft_output.transformed_feature_spec()
     batch = config.model.batch_size * strategy.num_replicas_in_sync  # the global batch
     repeat = fn_args.steps_per_epoch > 0
-    with step("Trainer: reading the transformed splits"):
-        train_rows = data.load_columns(fn_args.train_files, spec, fn_args.report["train_rows"])
-        eval_rows = data.load_columns(fn_args.eval_files, spec, fn_args.report["eval_rows"])
-    log.info("Trainer: %s", "splits held in memory" if train_rows is not None else "streaming from the files")
 
     def split(files, rows, training):
         return data.dataset(
@@ -249,7 +261,9 @@ def generated_run_fn(config: PipelineConfig, fn_args: FnArgs) -> None:
     if fn_args.task == "regression":
         mean, std = _label_moments(fn_args.train_files, spec, fn_args.label_key, train_rows)
     with strategy.scope():
-        model = build_model(config, inputs, fn_args.classes, mean, std)
+        many = fn_args.train_steps >= _STEPS_PER_CALL_FROM and strategy.num_replicas_in_sync == 1
+        per_call = _STEPS_PER_CALL if many else 1
+        model = build_model(config, inputs, fn_args.classes, mean, std, per_call)
         # Slots made now, not inside the first train step, which would then be traced twice.
         model.optimizer.build(model.trainable_variables)
     timer = _EpochTimes()
@@ -287,6 +301,23 @@ def _label_moments(files, spec, label, columns) -> tuple[float, float]:
     return float(values.mean()), float(values.std() or 1.0)
 
 
+def _read_splits(transform_graph: str, splits: list[list[str]], hold: bool) -> tuple[list, list[int]]:
+    """Each split's columns and row count. With `hold` (the generated run_fn), the splits are
+    read once, into memory where they fit (else None: streamed later), and the counts come with
+    them; a user's run_fn reads the files itself, so only their records are counted."""
+    held: list[dict[str, tf.Tensor] | None] = [None] * len(splits)
+    if hold:
+        spec = tft.TFTransformOutput(transform_graph).transformed_feature_spec()
+        with step("Trainer: reading the transformed splits"):
+            held = [data.load_columns(files, spec) for files in splits]
+        log.info("Trainer: %s", "splits held in memory" if held[0] is not None else "streaming from the files")
+    counts = [
+        data.count_records(files) if columns is None else data.column_rows(columns)
+        for files, columns in zip(splits, held, strict=True)
+    ]
+    return held, counts
+
+
 def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
     check_gpus(inputs.gpus, config.resources.trainer.allow_cpu_fallback)
     task = task_from_env()
@@ -297,7 +328,8 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
     label = read_json(os.path.join(inputs.transform_graph, LABEL_INFO))
     train_files = [examples_pattern(inputs.transformed_examples, "train")]
     eval_files = [examples_pattern(inputs.transformed_examples, "eval")]
-    n_train, n_eval = data.count_records(train_files), data.count_records(eval_files)
+    code = config.user_code
+    held, (n_train, n_eval) = _read_splits(inputs.transform_graph, [train_files, eval_files], not code.run_fn)
     per_epoch = steps_per_epoch or math.ceil(n_train / config.model.batch_size)
     with WriteDirs(task, outputs.model, outputs.model_run) as (model_dir, model_run):
         tf.io.gfile.makedirs(model_run)
@@ -320,7 +352,6 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
             strategy=strategy,
             report={"train_rows": n_train, "eval_rows": n_eval},
         )
-        code = config.user_code
         start = time.perf_counter()
         if code.run_fn:
             user_run_fn = load_function(code, "run_fn", module_copy(inputs.transform_graph))
@@ -328,7 +359,7 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
                 user_run_fn(fn_args)
             check_exported_model(fn_args.serving_model_dir, config.label.task)
         else:
-            generated_run_fn(config, fn_args)
+            generated_run_fn(config, fn_args, *held)
     seconds = fn_args.report.get("seconds", time.perf_counter() - start)
     seen = (
         steps_per_epoch * fn_args.report.get("batch", config.model.batch_size) * epochs

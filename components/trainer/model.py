@@ -66,6 +66,7 @@ def build_model(
     classes: list[str],
     label_mean: float = 0.0,
     label_std: float = 1.0,
+    steps_per_execution: int = 1,
 ) -> keras.Model:
     task, spec = config.label.task, config.model
     layers, parts = {}, []
@@ -104,5 +105,5 @@ def build_model(
             [keras.metrics.MeanAbsoluteError(name="mae"), keras.metrics.RootMeanSquaredError(name="rmse")],
         )
     model = keras.Model(inputs=layers, outputs=output)
-    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, steps_per_execution=steps_per_execution)
     return model
