@@ -94,7 +94,7 @@ import kfp.dsl.executor_main, contracts.config, components.common.io
 {extra}
 r = resource.getrusage(resource.RUSAGE_SELF)
 heavy = [m for m in ("tensorflow", "tensorflow_data_validation", "tensorflow_transform",
-                     "tensorflow_model_analysis", "apache_beam") if m in sys.modules]
+                     "tensorflow_model_analysis", "apache_beam", "IPython", "sklearn") if m in sys.modules]
 print(json.dumps({{"wall_s": round(time.perf_counter() - start, 2),
                    "cpu_s": round(r.ru_utime + r.ru_stime, 2), "imports": heavy}}))
 """

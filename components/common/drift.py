@@ -33,7 +33,6 @@ import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
 from contracts.config import Monitoring
@@ -191,6 +190,8 @@ def _linf(current, reference, names: list[str]) -> dict[str, float]:
     """TFDV's infinity_norm comparator for the categorical features in `names`."""
     if not names:
         return {}
+    import tensorflow_data_validation as tfdv  # only here: the rest of drift reads protos
+
     schema = schema_pb2.Schema()
     for name in names:
         feature = schema.feature.add(name=name, type=schema_pb2.BYTES)

@@ -24,8 +24,15 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, field
 
+from components.common import without
+
+# TFMA imports every metric it has. ROUGE's nltk then imports scikit-learn (~1 CPU-s) for its
+# sklearn classifier wrappers, and BLEU's sacrebleu imports redis for portalocker's RedisLock:
+# both optional there (nltk and portalocker catch the ImportError), neither used here.
+with without("sklearn", "redis"):
+    import tensorflow_model_analysis as tfma
+
 import tensorflow as tf
-import tensorflow_model_analysis as tfma
 
 from components.common.beam import pipeline_options
 from components.common.io import log, read_json, step, write_json, write_text

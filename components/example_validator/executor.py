@@ -28,8 +28,13 @@ import html
 import os
 from dataclasses import asdict, dataclass, field
 
+from components.common import without
+
+# IPython (~1 CPU-s) serves only TFDV's notebook display, an optional extra TFDV runs without.
+with without("IPython", notice="Unable to import IPython"):
+    import tensorflow_data_validation as tfdv
+
 import tensorflow as tf
-import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
 from components.common import drift

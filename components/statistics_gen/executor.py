@@ -6,8 +6,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import tensorflow_data_validation as tfdv
-from tensorflow_data_validation.utils.display_util import get_statistics_html
+from components.common import without
+
+# A step is no notebook. IPython (~1 CPU-s) serves only TFDV's display helpers (an optional
+# extra: TFDV runs without it) and Beam's notebook check in run() (no IPython: no notebook).
+with without("IPython", notice="Unable to import IPython"):
+    import tensorflow_data_validation as tfdv
+    from tensorflow_data_validation.utils.display_util import get_statistics_html
+
 from tfx_bsl.public import tfxio
 
 from components.common.beam import pipeline
@@ -39,7 +45,7 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
     splits = config.split.names
     options = tfdv.StatsOptions()
     with step(f"StatisticsGen: TFDV statistics for splits {splits}"):
-        with pipeline(list(inputs.beam_args)) as p:
+        with without("IPython"), pipeline(list(inputs.beam_args)) as p:
             for split in splits:
                 os.makedirs(split_dir(outputs.statistics, split), exist_ok=True)
                 source = tfxio.TFExampleRecord(

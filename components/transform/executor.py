@@ -26,6 +26,7 @@ from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
 from tfx_bsl.coders import example_coder
 from tfx_bsl.public import tfxio
 
+from components.common import without
 from components.common.beam import pipeline
 from components.common.io import file_sha256, log, read_json, step, write_json
 from components.common.readers import load_schema
@@ -178,7 +179,8 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
     # tf.Transform's temp files beside its output, as TFX keeps them: on Dataflow or Flink every
     # worker must reach them, which a pod's own temp directory is not.
     with step("Transform: analyse train, transform every split"), output_temp_dir(outputs.transform_graph) as tmp:
-        with pipeline(list(inputs.beam_args)) as p, tft_beam.Context(temp_dir=tmp):
+        # Beam's notebook check imports IPython (~1 CPU-s) unless it is declined: not a notebook.
+        with without("IPython"), pipeline(list(inputs.beam_args)) as p, tft_beam.Context(temp_dir=tmp):
 
             def read(split):
                 source = tfxio.TFExampleRecord(

@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from components.common.formatting import DASH, cell, esc, fmt
 from components.common.io import read_json
+from components.common.readers import load_split_stats
 from contracts.artifacts import ANOMALIES_JSON, stats_path
 
 # The project's own non-blocking data checks, as the ExampleValidator names them.
@@ -22,13 +23,10 @@ def data_summary(statistics_dir: str | None, anomalies_dir: str | None, splits: 
     """Headline TFDV figures per split and the ExampleValidator's anomalies (blocking or not)."""
     summary: dict = {"splits": {}, "anomalies": []}
     if statistics_dir:
-        import tensorflow_data_validation as tfdv  # only here: rendering needs no TFDV
-
         for split in splits:
-            path = stats_path(statistics_dir, split)
-            if not tf.io.gfile.exists(path):
+            if not tf.io.gfile.exists(stats_path(statistics_dir, split)):
                 continue
-            dataset = tfdv.load_stats_binary(path).datasets[0]
+            dataset = load_split_stats(statistics_dir, split).datasets[0]
             missing = []
             for feature in dataset.features:
                 common = (
