@@ -18,7 +18,9 @@ Points (each --duration seconds, then at most --drain seconds for the answers st
            200, 400; rows/s = rate x batch)
   overload --overload requests/s of single rows, then `recovery`: the first --rates rate for
            --duration/2 s straight after, to show whether the server recovers at once
-and, first, `in-process`: serving_raw on the same batch in this process (rows/s, one caller).
+and, first, `in-process`: serving_raw on the same batch in this process (rows/s, one caller
+calling it by keyword; beside it the CPU per call as the predictor calls it: model.py's
+FlatSignature on the batch's columns).
 
 Prints one JSON line per point (stdout) and a table (stderr): achieved rate, p50/p95/p99/max ms
 of the answered requests, answers by status code, client errors (timeouts, refused), server
@@ -272,10 +274,32 @@ def in_process(model_dir: str, batch: list[dict], seconds: float) -> dict:
         "calls_s": round(calls / elapsed, 1),
         "rows_s": round(calls * len(batch) / elapsed),
         "cpu_ms_per_call": round(1000 * cpu / calls, 3),
+        # the same call as the server makes it (predictor.model.infer: the signature's flat
+        # call on the batch's columns), beside the keyword call above, the reference
+        "server_call_cpu_ms": server_call_cpu_ms(fn, batch, seconds / 2),
         "model": resolved.path,
         "tensorflow": tf.__version__,
         "load": round(os.getloadavg()[0], 2),
     }
+
+
+def server_call_cpu_ms(fn, batch: list[dict], seconds: float) -> float | None:
+    """CPU ms per call of the model as the predictor calls it (None: it would call it by keyword)."""
+    from predictor import features as F
+    from predictor.model import FlatSignature
+
+    specs = F.specs_from_signature(fn)
+    arrays, _ = F.from_v1(specs, {"instances": batch}, len(batch))
+    flat = FlatSignature.checked(fn, specs, tuple(fn.structured_outputs), "in-process")
+    if flat is None:
+        return None
+    for _ in range(20):
+        flat(arrays)
+    calls, start, cpu = 0, time.perf_counter(), time.process_time()
+    while time.perf_counter() - start < seconds:
+        flat(arrays)
+        calls += 1
+    return round(1000 * (time.process_time() - cpu) / calls, 3)
 
 
 def server_rss_mb(pids: list[int]) -> float:
@@ -471,7 +495,8 @@ def main() -> None:
     inp = rows[0]
     print(
         f"\nin-process serving_raw: {inp['rows_s']} rows/s at batch {inp['batch']} ({inp['calls_s']} calls/s, "
-        f"{inp['cpu_ms_per_call']} CPU ms a call), {end['rows_s']} rows/s at the end; {inp['machine']}; "
+        f"{inp['cpu_ms_per_call']} CPU ms a call; called as the server calls it: {inp['server_call_cpu_ms']} ms), "
+        f"{end['rows_s']} rows/s at the end; {inp['machine']}; "
         f"server log {log_path or '-'}\n{table(rows)}\n{target['summary']}\nTF Serving: {TF_SERVING}",
         file=sys.stderr,
     )

@@ -64,6 +64,19 @@ def specs_from_signature(signature) -> list[FeatureSpec]:
     return specs
 
 
+def probe_batch(specs: list[FeatureSpec], rows: int = 4) -> dict[str, np.ndarray]:
+    """A small batch whose values differ from feature to feature and row to row (the fill value
+    in the first row): two calls of a model that must agree are compared on it."""
+    columns = {}
+    for c, s in enumerate(specs):
+        if s.kind == STRING:
+            values = [s.fill] + [f"probe-{c}-{r}" for r in range(1, rows)]
+        else:
+            values = [s.fill] + [(c + 1) * r + (0.25 * r if s.kind == FLOAT32 else 0) for r in range(1, rows)]
+        columns[s.name] = np.asarray(values, dtype=NUMPY[s.kind])
+    return columns
+
+
 def _describe(value) -> str:
     text = repr(value)
     if len(text) > 40:
@@ -141,6 +154,9 @@ class LoggedRows(UserList):
             columns = [c.tolist() if isinstance(c, np.ndarray) else c for c in self._columns]
             self._rows = list(map(dict, map(zip, repeat(self._names), zip(*columns, strict=True))))
         return self._rows
+
+    def __iter__(self):  # UserList's goes through __getitem__ and `data` once per row
+        return iter(self.data)
 
 
 def _column(spec: FeatureSpec, values: tuple) -> tuple[np.ndarray, object] | None:

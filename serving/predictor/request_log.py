@@ -167,7 +167,7 @@ class RequestLogger:
         return self._file is not None
 
     # -- the caller's side: queue, never block ---------------------------------------------------
-    def _submit(self, n: int, build: Callable[[], list[dict]]) -> None:
+    def _submit(self, n: int, build: Callable[[], bytes]) -> None:
         if not self._file:
             return
         if self._thread is None:  # closed: write at once
@@ -207,25 +207,28 @@ class RequestLogger:
         if self.sample < 1.0:
             extra["sample"] = self.sample
 
-        def build() -> list[dict]:
-            marks = out_of_domain or [[]] * n
-            return [
-                {
-                    "timestamp": ts,
-                    "request_id": request_id,
-                    "model_name": model_name,
-                    "model_version": model_version,
-                    "task": task,
-                    "protocol": protocol,
-                    "index": i,
-                    "batch_size": n,
-                    "features": f,
-                    "prediction": p,
-                }
-                | extra
-                | ({"out_of_domain": m} if m else {})
-                for i, (f, p, m) in enumerate(zip(features, predictions, marks, strict=True))
-            ]
+        def build() -> bytes:
+            # Each line is _dumps({"timestamp": ts, ..., "protocol": protocol, "index": i,
+            # "batch_size": n, "features": f, "prediction": p} | extra | {"out_of_domain": m}),
+            # the same bytes put together from the parts the request's lines share, dumped once
+            common = {
+                "timestamp": ts,
+                "request_id": request_id,
+                "model_name": model_name,
+                "model_version": model_version,
+                "task": task,
+                "protocol": protocol,
+            }
+            head = _dumps(common)[:-1] + b',"index":'
+            size = b',"batch_size":' + str(n).encode() + b',"features":'
+            tail = b"," + _dumps(extra)[1:-1] if extra else b""
+            parts = []
+            for i, (f, p, m) in enumerate(zip(features, predictions, out_of_domain or [None] * n, strict=True)):
+                parts += (head, str(i).encode(), size, _dumps(f), b',"prediction":', _dumps(p), tail)
+                if m:
+                    parts += (b',"out_of_domain":', _dumps(m))
+                parts.append(b"}\n")
+            return b"".join(parts)
 
         self._submit(n, build)
 
@@ -250,11 +253,11 @@ class RequestLogger:
         }
         if latency_ms is not None:
             line["latency_ms"] = round(latency_ms, 3)
-        self._submit(1, lambda: [line])
+        self._submit(1, lambda: _dumps(line) + b"\n")
 
     # -- the writer thread -----------------------------------------------------------------------
-    def _write(self, batches: list[list[dict]]) -> None:
-        data = b"".join(_dumps(r) + b"\n" for records in batches for r in records)
+    def _write(self, chunks: list[bytes]) -> None:
+        data = b"".join(chunks)
         with self._lock:
             if self.path == "-":  # text, to whatever sys.stdout is now
                 for chunk in _pipe_chunks(data):
@@ -290,7 +293,7 @@ class RequestLogger:
             if stop:
                 return
 
-    def _write_or_drop(self, n: int, build: Callable[[], list[dict]]) -> None:
+    def _write_or_drop(self, n: int, build: Callable[[], bytes]) -> None:
         try:
             self._write([build()])
         except Exception as e:  # a broken sink or record must not kill the writer: say so, count, go on

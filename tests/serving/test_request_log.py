@@ -244,3 +244,43 @@ def test_standard_output_is_written_in_whole_lines_of_at_most_pipe_buf(capsys, m
     assert [json.loads(line)["index"] for line in lines] == list(range(40))
     long = b"x" * (select.PIPE_BUF + 10) + b"\n"
     assert RL._pipe_chunks(b"a\n" + long + b"b\n") == [b"a\n", long, b"b\n"]  # a longer line alone
+
+
+@pytest.mark.parametrize("sample", [1.0, 0.99999])
+def test_each_line_is_the_records_json_exactly(tmp_path, sample):
+    """The lines are put together from parts the request's lines share: the same bytes as
+    dumping each line's record whole, with the keys in their documented order."""
+    import numpy as np
+
+    path = tmp_path / "log.jsonl"
+    logger = RL.RequestLogger(str(path), "m", sample=sample)
+    features = [{"x": 1.5, "city": "Zürich", "n": np.int64(3)}, {"x": 2.0, "city": 'a "q"', "n": 4}]
+    multiclass = {"class": "b", "probabilities": {"a": 0.25, "b": 0.75}}
+    common = {"model_name": "m", "model_version": "7", "task": "multiclass", "protocol": "v2"}
+    logger.predictions(
+        request_id="r",
+        **common,
+        features=features,
+        predictions=[multiclass, np.float32(0.5)],
+        latency_ms=1.23456,
+        out_of_domain=[[], ["x", "n"]],
+    )
+    logger.close()
+    lines = path.read_bytes().splitlines(keepends=True)
+    timestamp = json.loads(lines[0])["timestamp"]
+    extra = {"latency_ms": 1.235} | ({"sample": sample} if sample < 1 else {})
+    expected = [
+        {
+            "timestamp": timestamp,
+            "request_id": "r",
+            **common,
+            "index": i,
+            "batch_size": 2,
+            "features": f,
+            "prediction": p,
+        }
+        | extra
+        | ({"out_of_domain": m} if m else {})
+        for i, (f, p, m) in enumerate(zip(features, [multiclass, np.float32(0.5)], [[], ["x", "n"]], strict=True))
+    ]
+    assert lines == [RL._dumps(record) + b"\n" for record in expected]

@@ -250,6 +250,7 @@ def test_custom_isvc_args_are_the_predictors_own_flags():
     args = build_parser().parse_args(container["args"])  # an unknown or misspelled flag exits
     assert args.model_name == MODEL_NAME and args.model_dir == "/mnt/models" and args.http_port == 8080
     assert args.request_log == "-" and args.max_batch_size >= 1
+    assert "--request_log_sample=1" in container["args"]  # set, not left to the environment
     # a worker process per CPU of the limit: one process keeps about one core busy
     assert args.workers == int(container["resources"]["limits"]["cpu"]) >= 1
     env = {e["name"]: e["value"] for e in container["env"]}
