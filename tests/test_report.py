@@ -473,7 +473,13 @@ def test_roc_and_confusion_matrix_for_the_kfp_ui(which, request, chain):
     predicted = np.ravel(probabilities) > 0.5
     tn, fp = int(((labels == 0) & ~predicted).sum()), int(((labels == 0) & predicted).sum())
     fn, tp = int(((labels == 1) & ~predicted).sum()), int(((labels == 1) & predicted).sum())
-    assert curves["matrix"] == [[tn, fp], [fn, tp]]
+    # TFMA predicts in other batch sizes than this one call: a probability within float noise of
+    # the threshold may land on the other side (seen once: one of 630 eval rows). Only those move.
+    near = int((np.abs(np.ravel(probabilities) - 0.5) < 1e-4).sum())
+    want = [tn, fp, fn, tp]
+    moved = sum(abs(a - b) for a, b in zip(sum(curves["matrix"], []), want, strict=True))
+    assert moved // 2 <= near, (curves["matrix"], want, near)
+    assert [sum(row) for row in curves["matrix"]] == [tn + fp, fn + tp]  # the labels' counts exactly
     assert sum(map(sum, curves["matrix"])) == int(run.blessing["overall_metrics"]["example_count"])
     assert len(curves["fpr"]) == len(curves["tpr"]) == len(curves["thresholds"]) > 50
     assert curves["fpr"][0] == pytest.approx(1.0) and curves["tpr"][0] == pytest.approx(1.0)  # threshold ~0
