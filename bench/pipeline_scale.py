@@ -7,8 +7,14 @@ run's directory, so the Evaluator has no baseline).
     .venv/bin/python bench/pipeline_scale.py                         # 100k rows
     .venv/bin/python bench/pipeline_scale.py --rows 100000 1000000   # and 1M, then t(1M)/t(100k)
     .venv/bin/python bench/pipeline_scale.py --out /tmp/scale --steps Evaluator  # one step again
+    .venv/bin/python bench/pipeline_scale.py --out /tmp/scale --steps Evaluator \
+        --beam-arg=--direct_running_mode=multi_processing --beam-arg=--direct_num_workers=2
 
-Prints one JSON line per step (seconds, the child's peak RSS, Trainer examples/s), one total
+After a first full run the Pusher has pushed to the run's registry: a step run again then has a
+baseline (the Evaluator line's "baseline"). --rows-per-shard changes how ExampleGen shards.
+
+Prints one JSON line per step (seconds, CPU seconds, the child's peak RSS, the load average
+over its run, Trainer examples/s, ExampleGen's shards, the Evaluator's baseline), one total
 line per row count and, for several, the ratios of their times. The data and the artifacts go
 to a temporary directory, or to --out (kept, so that --steps can run some steps again).
 Figures only: nothing here fails on time.
@@ -84,13 +90,17 @@ def bench_config(csv: Path, root: Path, epochs: int, steps_per_epoch: int):
     return PipelineConfig.model_validate(data)
 
 
-def run_child(name: str, root: Path, beam_args: list[str]) -> None:
+def run_child(name: str, root: Path, beam_args: list[str], rows_per_shard: int = 0) -> None:
     """One executor, in this process; its Result goes to root/results/<step>.json."""
     import components  # noqa: F401  (the TensorFlow environment, before TensorFlow)
     from components.common.io import setup_logging
     from contracts.config import PipelineConfig
 
     setup_logging()
+    if rows_per_shard:
+        from components.example_gen import shards
+
+        shards.ROWS_PER_SHARD = rows_per_shard
     config = PipelineConfig.model_validate_json((root / "config.json").read_text())
     module, inputs, outputs = STEPS[name]
     executor = importlib.import_module(f"components.{module}.executor")
@@ -104,14 +114,17 @@ def run_child(name: str, root: Path, beam_args: list[str]) -> None:
     (root / "results" / f"{name}.json").write_text(json.dumps(dataclasses.asdict(result), default=str))
 
 
-def run_step(name: str, root: Path, beam_args: list[str]) -> dict:
+def run_step(name: str, root: Path, beam_args: list[str], rows_per_shard: int = 0) -> dict:
     """The step in a subprocess: wall seconds, the child's peak RSS (wait4), its log under root/logs."""
     (root / "logs").mkdir(exist_ok=True)
     log_path = root / "logs" / f"{name}.log"
+    for output in STEPS[name][2].values():  # a step run again starts from no outputs (tf.Transform needs it)
+        path = root / output
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     cmd = [sys.executable, __file__, "--child", name, "--out", str(root)]
-    cmd += [f"--beam-arg={a}" for a in beam_args]
+    cmd += [f"--beam-arg={a}" for a in beam_args] + [f"--rows-per-shard={rows_per_shard}"]
     env = os.environ | {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
-    start = time.perf_counter()
+    start, load = time.perf_counter(), os.getloadavg()[0]
     with open(log_path, "w") as log:
         child = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
         _, status, usage = os.wait4(child.pid, 0)
@@ -121,6 +134,7 @@ def run_step(name: str, root: Path, beam_args: list[str]) -> dict:
         "peak_rss_mb": round(usage.ru_maxrss / 1024),  # Linux: KiB
         "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
         "rc": os.waitstatus_to_exitcode(status),
+        "load": [round(load, 2), round(os.getloadavg()[0], 2)],  # 1-minute average, at start and end
     }
     result_path = root / "results" / f"{name}.json"
     if line["rc"] == 0 and result_path.exists():
@@ -128,7 +142,10 @@ def run_step(name: str, root: Path, beam_args: list[str]) -> dict:
         if name == "Trainer":
             for key in ("examples_per_second", "train_examples_seen", "train_seconds", "epochs"):
                 line[f"trainer_{key}"] = result.get(key)
+        if name == "ExampleGen":
+            line["shards"] = {s: len(list((root / "examples" / f"Split-{s}").glob("*.gz"))) for s in ("train", "eval")}
         if name == "Evaluator":
+            line["baseline"] = (result.get("baseline") or {}).get("version")
             line["blessed"] = result.get("blessed")
             line["eval_examples"] = int(result.get("overall_metrics", {}).get("example_count", 0))
     elif line["rc"] != 0:
@@ -150,7 +167,7 @@ def run_scale(rows: int, root: Path, steps: list[str], args) -> dict:
     (root / "config.json").write_text(config.to_json())
     total, peak, by_step = 0.0, 0, {}
     for name in steps:
-        line = {"rows": rows} | run_step(name, root, args.beam_arg)
+        line = {"rows": rows} | run_step(name, root, args.beam_arg, args.rows_per_shard)
         print(json.dumps(line), flush=True)
         total, peak, by_step[name] = total + line["seconds"], max(peak, line["peak_rss_mb"]), line["seconds"]
         if line["rc"] != 0:
@@ -170,10 +187,11 @@ def main() -> int:
     parser.add_argument("--steps-per-epoch", type=int, default=0, help="Trainer steps per epoch (0: the config)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--beam-arg", action="append", default=[], help="a Beam option (default: the config's direct)")
+    parser.add_argument("--rows-per-shard", type=int, default=0, help="ExampleGen's (0: its default)")
     parser.add_argument("--child", choices=list(STEPS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        run_child(args.child, Path(args.out), args.beam_arg)
+        run_child(args.child, Path(args.out), args.beam_arg, args.rows_per_shard)
         return 0
     base = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="pipeline_scale_"))
     totals = []

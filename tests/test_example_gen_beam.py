@@ -15,6 +15,7 @@ import pytest
 import tensorflow as tf
 
 from components.example_gen import executor as example_gen
+from components.example_gen import shards
 from components.example_gen.encode import encode_examples
 from components.example_gen.values import BYTES, FLOAT, INT, canonical, convert, to_example
 from tests.conftest import read_taxi, taxi_config
@@ -23,8 +24,8 @@ from tests.test_example_gen import text_label_config
 MULTI_PROCESSING = ("--runner=DirectRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=2")
 
 
-def gen(config, out, source, beam_args=()) -> example_gen.Result:
-    inputs = example_gen.Inputs(data_source=str(source), beam_args=tuple(beam_args))
+def gen(config, out, source, beam_args=(), extra="") -> example_gen.Result:
+    inputs = example_gen.Inputs(data_source=str(source), beam_args=tuple(beam_args), extra_data=str(extra))
     return example_gen.run(config, inputs, example_gen.Outputs(examples=str(out)))
 
 
@@ -34,6 +35,42 @@ def examples(root, split) -> list[bytes]:
     files = sorted(tf.io.gfile.glob(str(root / f"Split-{split}" / "*.gz")))
     records = tf.data.TFRecordDataset(files, compression_type="GZIP")
     return sorted(tf.train.Example.FromString(r.numpy()).SerializeToString(deterministic=True) for r in records)
+
+
+def shard_files(root, split) -> dict[str, list[bytes]]:
+    """Each file of the split, by name: its records in file order."""
+    files = sorted(tf.io.gfile.glob(str(root / f"Split-{split}" / "*.gz")))
+    read = lambda f: [r.numpy() for r in tf.data.TFRecordDataset(f, compression_type="GZIP")]  # noqa: E731
+    return {f.rsplit("/", 1)[1]: read(f) for f in files}
+
+
+def test_shards_hold_equal_ranges_of_rows_in_file_order(tmp_path, monkeypatch):
+    """Data from several files (CSV, gzip CSV) and extra data (Parquet, row groups of 100):
+    with 700 rows a shard, 3000 rows make 5 shards per split, each holding its split's rows of
+    one fifth of the input; read in name order they are the one file of a 1-shard run, record
+    for record. A run into the same directory leaves no shard of the run before."""
+    rows = read_taxi(3000)
+    (tmp_path / "parts").mkdir()
+    rows[:1100].to_csv(tmp_path / "parts" / "a.csv", index=False)
+    (tmp_path / "parts" / "b.csv.gz").write_bytes(gzip.compress(rows[1100:2400].to_csv(index=False).encode()))
+    labelled = rows[2400:].assign(big_tipper=[str(i % 2) for i in range(600)])
+    labelled.to_csv(tmp_path / "labelled.csv", index=False)
+    pq.write_table(pacsv.read_csv(tmp_path / "labelled.csv"), tmp_path / "labelled.parquet", row_group_size=100)
+    config = taxi_config(tmp_path, data={"format": "auto"})
+    args = (config, tmp_path / "out", tmp_path / "parts")
+    one = gen(*args, extra=tmp_path / "labelled.parquet")
+    before = {split: shard_files(tmp_path / "out", split) for split in ("train", "eval")}
+    monkeypatch.setattr(shards, "ROWS_PER_SHARD", 700)
+    many = gen(*args, extra=tmp_path / "labelled.parquet")
+    assert many.to_dict() == one.to_dict() and many.rows_read == 3000 and many.extra_rows_read == 600
+    assert many.outputs["eval"] == str(tmp_path / "out" / "Split-eval" / "*.gz")
+    for split, ratio in (("train", 0.8), ("eval", 0.2)):
+        [(name, records)] = before[split].items()
+        assert name == "data_tfrecord-00000-of-00001.gz"
+        after = shard_files(tmp_path / "out", split)
+        assert list(after) == [f"data_tfrecord-{i:05d}-of-00005.gz" for i in range(5)]
+        assert [r for shard in after.values() for r in shard] == records
+        assert all(abs(len(shard) - 600 * ratio) < 60 for shard in after.values()), [len(s) for s in after.values()]
 
 
 def test_parquet_gzip_csv_and_a_glob_of_parts_equal_plain_csv(tmp_path):
@@ -56,7 +93,9 @@ def test_parquet_gzip_csv_and_a_glob_of_parts_equal_plain_csv(tmp_path):
 
 
 @pytest.mark.slow  # about 20 s: each worker process imports TensorFlow
-def test_two_worker_processes_write_the_same_examples(tmp_path):
+def test_two_worker_processes_write_the_same_files(tmp_path, monkeypatch):
+    """The same shards, record for record, whichever worker read which batch."""
+    monkeypatch.setattr(shards, "ROWS_PER_SHARD", 500)  # 1600 rows: 4 shards
     rows = read_taxi(1500)
     rows.to_csv(tmp_path / "rows.csv", index=False)
     config = taxi_config(tmp_path, data={"drop_duplicates": True})
@@ -66,7 +105,8 @@ def test_two_worker_processes_write_the_same_examples(tmp_path):
     assert one.duplicates_dropped == two.duplicates_dropped == 100
     assert two.to_dict() | {"outputs": {}} == one.to_dict() | {"outputs": {}}
     for split in ("train", "eval"):
-        assert examples(tmp_path / "two", split) == examples(tmp_path / "one", split)
+        assert len(shard_files(tmp_path / "one", split)) == 4
+        assert shard_files(tmp_path / "two", split) == shard_files(tmp_path / "one", split)
 
 
 def test_types_and_row_numbers_span_batches_and_files(tmp_path):

@@ -35,6 +35,7 @@ with without("sklearn", "redis"):
 import tensorflow as tf
 
 from components.common.beam import pipeline_options
+from components.common.counts import check_counts, expected_counts
 from components.common.io import log, read_json, step, write_json, write_text
 from components.common.readers import load_schema
 from components.evaluator import report
@@ -182,6 +183,9 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Blessing:
     candidate = load_metrics(outputs.evaluation, classes, CANDIDATE)
     by_slice = dict(candidate.by_slice)
     overall = by_slice.pop("Overall")
+    if overall.get("example_count") is not None:  # every eval example weighed (counts.py says why)
+        seen = {"eval": int(overall["example_count"])}
+        check_counts("Evaluator", "the evaluation", seen, expected_counts(inputs.examples), inputs.beam_args)
     checks = judge(config, overall, thresholds)
     reasons = [
         f"{c.metric} = {c.value if c.value is None else round(c.value, 4)} is outside "

@@ -98,9 +98,10 @@ def _first_seen(text: pa.Array, mask: np.ndarray, where: np.ndarray) -> FirstSee
 
 def to_examples(
     rows: Rows, at: At, plan: Plan, config: PipelineConfig, classes: list[str], dropped: np.ndarray | None
-) -> tuple[dict[int, pa.Array], Stats]:
-    """The batch's serialized examples per split index, and its counts. `dropped`: sorted
-    positions of duplicate rows to leave out (data.drop_duplicates)."""
+) -> tuple[dict[int, tuple[np.ndarray, pa.Array]], Stats]:
+    """Per split index, the batch's rows written (their indices in the batch) and their serialized
+    examples; and the batch's counts. `dropped`: sorted positions of duplicate rows to leave out
+    (data.drop_duplicates)."""
     spec, stats = config.label, Stats()
     extra = bool(at.part)
     n = len(rows.positions)
@@ -138,7 +139,7 @@ def to_examples(
         count = int(keep.sum())
         if not count:
             continue
-        out[index] = pc.filter(examples, pa.array(keep))
+        out[index] = np.flatnonzero(keep), pc.filter(examples, pa.array(keep))
         stats.split_counts[split] = count
         if extra:
             stats.extra_split_counts[split] = count

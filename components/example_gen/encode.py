@@ -1,4 +1,4 @@
-"""tf.Examples for a whole batch at once, and a Beam sink that writes batches of them as TFRecords.
+"""tf.Examples for a whole batch at once, and their TFRecord framing.
 
 tfx_bsl's RecordBatchToExamplesEncoder writes a missing value as a feature with no value;
 ExampleGen leaves the feature out. So the protobuf wire format is assembled here with Arrow
@@ -12,8 +12,6 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from apache_beam.io import filebasedsink
-from apache_beam.io.filesystem import CompressionTypes
 
 from components.example_gen.values import BYTES, FLOAT, INT
 
@@ -140,19 +138,3 @@ def tfrecords(records: pa.Array) -> pa.Buffer:
     offsets = framed.buffers()[1]
     start, end = np.frombuffer(offsets, np.int32)[[framed.offset, framed.offset + len(framed)]]
     return framed.buffers()[2][int(start) : int(end)]
-
-
-class TFRecordBatchSink(filebasedsink.FileBasedSink):
-    """beam.io.WriteToTFRecord's files (gzip, shard names) from elements that are Arrow arrays of
-    records: one Beam element per batch instead of one per example."""
-
-    def __init__(self, file_path_prefix: str):
-        super().__init__(
-            file_path_prefix,
-            coder=None,
-            file_name_suffix=".gz",
-            compression_type=CompressionTypes.GZIP,
-        )
-
-    def write_record(self, file_handle, value: pa.Array) -> None:
-        file_handle.write(tfrecords(value))

@@ -14,7 +14,9 @@ Its columns are typed with the data's (one inference over both), split by the sa
 
 It is one Apache Beam pipeline (pipeline.py) on the runner `beam_args` name, over batches of
 rows: one read of the input infers the column types, one more finds a multiclass label's
-classes (when not configured) or the duplicate rows (data.drop_duplicates), one writes.
+classes (when not configured) or the duplicate rows (data.drop_duplicates), one writes: each
+split as TFX names its files, data_tfrecord-0000i-of-0000N.gz, N = 1 up to 100,000 input rows
+and one more per 100,000 (shards.py), so that later Beam steps can read a split in parallel.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from components.example_gen.pipeline import Part, run_pipeline
 from components.example_gen.plan import build_plan
 from components.example_gen.stats import Stats
 from components.example_gen.values import BYTES, FLOAT, INT, InputDataError, to_example
-from contracts.artifacts import EXAMPLE_GEN_SUMMARY, split_dir
+from contracts.artifacts import EXAMPLE_GEN_SUMMARY, examples_pattern, split_dir
 from contracts.config import PipelineConfig
 from contracts.executor import ExecutorResult
 
@@ -76,7 +78,7 @@ class Result(ExecutorResult):
     duplicate_rows: int = 0  # exact copies of an earlier row
     duplicates_dropped: int = 0
     warnings: list[str] = field(default_factory=list)
-    outputs: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)  # split -> its shards' pattern
 
 
 def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
@@ -126,18 +128,12 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
         undefined_ratio_rows=stats.undefined_ratio_rows,
         duplicate_rows=outcome.duplicate_rows,
         duplicates_dropped=stats.duplicates_dropped,
-        outputs={n: _written(outputs.examples, n) for n in split_names},
+        outputs={n: examples_pattern(outputs.examples, n) for n in split_names},
     )
     described = f"{source} and extra_data {inputs.extra_data}" if extra_files else source
     _finish(config, result, stats, outcome.classes, described)
     write_json(os.path.join(outputs.examples, EXAMPLE_GEN_SUMMARY), result.to_dict())
     return result
-
-
-def _written(examples: str, split: str) -> str:
-    """The split's file (the first of its shards, when a runner wrote several)."""
-    found = sorted(tf.io.gfile.glob(os.path.join(split_dir(examples, split), "data_tfrecord-*.gz")))
-    return found[0] if found else os.path.join(split_dir(examples, split), "data_tfrecord-00000-of-00001.gz")
 
 
 def _finish(config: PipelineConfig, result: Result, stats: Stats, classes: list[str], source: str) -> None:

@@ -5,7 +5,8 @@
    the run before anything is written.
 2. Only for a multiclass label without configured classes, or data.drop_duplicates: the train
    split's classes, and the positions of rows that copy an earlier row.
-3. Each batch -> its tf.Examples per split (TFRecord files) and its counts.
+3. Each batch -> its tf.Examples per split and its counts; the examples grouped by shard (the
+   rows counted in pass 1 cut into equal ranges, shards.py), each shard written as one file.
 
 Every element is a batch of rows (a pyarrow RecordBatch), never a single row. What the run needs
 back (what the type pass observed, the classes, the counts) is written as one JSON file.
@@ -23,8 +24,9 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 
 from components.common import beam as common_beam
+from components.example_gen import shards
 from components.example_gen.batch import prepare, to_examples, train_classes
-from components.example_gen.encode import TFRecordBatchSink
+from components.example_gen.encode import tfrecords
 from components.example_gen.labels import At
 from components.example_gen.plan import Plan, observed_from_json, observed_to_json, plan_or_error
 from components.example_gen.read import Observed, Problem, Source, csv_kinds, parquet_observed, read_batches
@@ -33,7 +35,7 @@ from components.example_gen.values import FLOAT, INT
 from contracts.artifacts import split_dir
 from contracts.config import PipelineConfig
 
-_PROBLEMS, _STATS, _KEYS, _CLASSES = "problems", "stats", "keys", "classes"
+_PROBLEMS, _STATS, _KEYS, _CLASSES, _EXAMPLES = "problems", "stats", "keys", "classes", "examples"
 
 
 @dataclass(frozen=True)
@@ -159,7 +161,7 @@ class _ToExamples(beam.DoFn):
     def __init__(self, config: PipelineConfig, keys: bool):
         self._config, self._keys = config, keys
 
-    def process(self, element, plan: Plan, classes: list[str], dropped):
+    def process(self, element, plan: Plan, classes: list[str], dropped, layout: shards.Layout):
         if plan.error:
             return
         source, row, batch = element
@@ -173,8 +175,11 @@ class _ToExamples(beam.DoFn):
                 yield beam.pvalue.TaggedOutput(_KEYS, keyed)
         examples, stats = to_examples(rows, at, plan, self._config, classes, dropped)
         yield beam.pvalue.TaggedOutput(_STATS, stats)
-        for index, records in examples.items():
-            yield beam.pvalue.TaggedOutput(f"split{index}", records)
+        for index, (kept, records) in examples.items():
+            places = layout.places(source.part, source.index, row + kept)
+            for shard, start, end in shards.runs(layout.shard_of(places)):
+                piece = shards.gzip_member(tfrecords(records.slice(start, end - start)))
+                yield beam.pvalue.TaggedOutput(_EXAMPLES, ((index, shard), (int(places[start]), piece)))
 
 
 def _sorted_classes(found: set[str], plan: Plan, config: PipelineConfig) -> list[str]:
@@ -208,6 +213,7 @@ def _write_json(results: dict, path: str) -> None:
 def run_pipeline(
     config: PipelineConfig, parts: list[Part], examples: str, results_path: str, beam_args: list[str]
 ) -> Outcome:
+    rows_per_shard = shards.ROWS_PER_SHARD  # read here: every worker gets this value
     pipeline = common_beam.pipeline(beam_args)
     spread = _spreads(pipeline.options)
     missing = config.data.missing_values
@@ -239,6 +245,17 @@ def run_pipeline(
 
     plan = beam.pvalue.AsSingleton(observed | "Plan" >> beam.Map(to_plan))
     all_sources = [s for i, p in enumerate(parts) for s in p.sources(i)]
+    # Rows per file (CSV: counted in the type pass; Parquet: its metadata) -> the shards.
+    parquet_rows = {(i, f): n for i, o in parquet.items() for f, n in o.rows.items()}
+    files = [(s.part, s.index) for s in all_sources]
+    layout_pc = (
+        batches
+        | "FileRows" >> beam.Map(lambda e: ((e[0].part, e[0].index), e[2].num_rows))
+        | "SumFileRows" >> beam.CombinePerKey(sum)
+        | "AllFileRows" >> beam.combiners.ToDict()
+        | "Layout" >> beam.Map(lambda rows: shards.layout(rows | parquet_rows, files, rows_per_shard))
+    )
+    layout = beam.pvalue.AsSingleton(layout_pc)
 
     classes, dropped = list(spec.classes), None  # or side inputs, computed from the data
     copies = None
@@ -261,11 +278,16 @@ def run_pipeline(
 
     batches, problems = read("Write", all_sources, spread)
     out = batches | "ToExamples" >> beam.ParDo(
-        _ToExamples(config, keys=not drop), plan=plan, classes=classes, dropped=dropped
-    ).with_outputs(_STATS, _KEYS, *[f"split{i}" for i in range(len(config.split.splits))])
-    for i, name in enumerate(config.split.names):
-        prefix = os.path.join(split_dir(examples, name), "data_tfrecord")
-        _ = out[f"split{i}"] | f"Write{name}" >> beam.io.Write(TFRecordBatchSink(prefix))
+        _ToExamples(config, keys=not drop), plan=plan, classes=classes, dropped=dropped, layout=layout
+    ).with_outputs(_STATS, _KEYS, _EXAMPLES)
+    split_dirs = [split_dir(examples, name) for name in config.split.names]
+    every = layout_pc | "EveryShard" >> beam.FlatMap(shards.every_shard(len(split_dirs)), plan=plan)
+    _ = (
+        (out[_EXAMPLES], every)
+        | "AllPieces" >> beam.Flatten()
+        | "GroupShards" >> beam.GroupByKey()
+        | "WriteShards" >> beam.ParDo(shards.WriteShard([os.path.join(d, shards.PREFIX) for d in split_dirs]), layout)
+    )
     stats = (
         (out[_STATS], problems | "ProblemStats" >> beam.Map(lambda p: Stats(problem=p)))
         | "AllStats" >> beam.Flatten()
@@ -282,6 +304,7 @@ def run_pipeline(
         | "ResultsDict" >> beam.combiners.ToDict()
         | "SaveResults" >> beam.Map(_write_json, results_path)
     )
+    shards.clear(split_dirs)
     pipeline.run().wait_until_finish()
     return _outcome(results_path, parts, parquet, spec.classes)
 

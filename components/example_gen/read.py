@@ -68,6 +68,7 @@ class Observed:
     header: list[str] | None = None
     kinds: dict[str, set[str]] = field(default_factory=dict)
     problem: Problem | None = None
+    rows: dict[int, int] = field(default_factory=dict)  # Parquet: file index -> rows (its metadata)
 
 
 def na_texts(missing_values: list[str]) -> list[str]:
@@ -148,7 +149,7 @@ def _empty(table: pq.ParquetFile) -> pa.RecordBatch:
 
 
 def parquet_observed(part: int, files: list[str]) -> Observed:
-    """A Parquet part's column types come from the files' schemas: no data is read."""
+    """A Parquet part's column types (and row counts) come from the files' metadata: no data is read."""
     seen = Observed()
     for index, path in enumerate(files):
         source = Source(part, index, path, "parquet")
@@ -157,9 +158,11 @@ def parquet_observed(part: int, files: list[str]) -> Observed:
                 return Observed(problem=_problem(source, "not a Parquet file (data.format is parquet)"))
             f.seek(0)
             try:
-                schema = pq.read_schema(f)
+                table = pq.ParquetFile(f)
+                schema = table.schema.to_arrow_schema()
             except Exception as err:
                 return Observed(problem=_problem(source, f"not a readable Parquet file: {err}"))
+            seen.rows[index] = table.metadata.num_rows
         columns = list(schema.names)
         if seen.header is not None and columns != seen.header:
             return Observed(problem=_problem(source, f"columns {columns} differ from the first file's {seen.header}"))

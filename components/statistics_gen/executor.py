@@ -17,6 +17,7 @@ with without("IPython", notice="Unable to import IPython"):
 from tfx_bsl.public import tfxio
 
 from components.common.beam import pipeline
+from components.common.counts import check_counts, expected_counts
 from components.common.io import log, step, write_text
 from components.common.readers import load_split_stats
 from contracts.artifacts import examples_pattern, split_dir, stats_path
@@ -59,6 +60,7 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
                 )
     counts = {split: int(load_split_stats(outputs.statistics, split).datasets[0].num_examples) for split in splits}
     log.info("StatisticsGen: examples per split %s", counts)
+    check_counts("StatisticsGen", "the statistics", counts, expected_counts(inputs.examples), inputs.beam_args)
     if outputs.statistics_view:
         lhs = load_split_stats(outputs.statistics, splits[0])
         rhs = load_split_stats(outputs.statistics, splits[1]) if len(splits) > 1 else None

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import apache_beam as beam
 import tensorflow as tf
@@ -28,7 +28,8 @@ from tfx_bsl.public import tfxio
 
 from components.common import without
 from components.common.beam import pipeline
-from components.common.io import file_sha256, log, read_json, step, write_json
+from components.common.counts import check_counts, count_records, expected_counts
+from components.common.io import file_sha256, gfile, log, read_json, step, write_json
 from components.common.readers import load_schema
 from components.common.user_code import copy_module_file, load_function
 from contracts.artifacts import CUSTOM_CONFIG, EXAMPLE_GEN_SUMMARY, LABEL_INFO, examples_pattern, split_dir
@@ -68,6 +69,7 @@ class Result(ExecutorResult):
     transformed_features: list[str]
     module_file: str = ""  # the run's copy of user_code.module_file
     module_sha256: str = ""
+    split_counts: dict[str, int] = field(default_factory=dict)  # transformed examples written per split
 
 
 def fill_value(dtype: tf.DType):
@@ -211,6 +213,11 @@ def run(config: PipelineConfig, inputs: Inputs, outputs: Outputs) -> Result:
                         num_shards=1,
                     )
                 )
+    # Every example through: a split written short by the runner fails here, before the Trainer.
+    out = outputs.transformed_examples
+    written = {s: count_records(gfile(out).glob(examples_pattern(out, s))) for s in splits}
+    check_counts("Transform", "the transformed examples", written, expected_counts(inputs.examples), inputs.beam_args)
+    result.split_counts = written
     # TFX also keeps the raw schema beside the graph (TFTransformOutput.raw_feature_spec reads it).
     metadata_io.write_metadata(
         dataset_metadata.DatasetMetadata(schema),
