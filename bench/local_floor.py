@@ -196,11 +196,12 @@ def floor(config: Path, out: Path) -> dict:
     return {"wall_s": wall, "cpu_s": cpu, "steps": steps, "import_s": imports.get("wall_s"), "load": [before, load()]}
 
 
-def pipeline(config: Path, out: Path) -> dict:
+def pipeline(config: Path, out: Path, warm: bool = True) -> dict:
     before = load()
     runs = out / "runs"
     done, wall, cpu = measured(
         [TABML, "run-local", "--config", str(config), "--pipeline-root", str(runs), "--registry", str(out / "reg")]
+        + ([] if warm else ["--no-warm"])
     )
     (out / "pipeline.out").write_text(done.stdout + done.stderr)
     run_dirs = sorted((p for p in runs.glob("*") if p.is_dir() and not p.name.startswith(".")), key=os.path.getmtime)
@@ -214,7 +215,11 @@ def pipeline(config: Path, out: Path) -> dict:
     if done.returncode:
         emit(bench="pipeline", error=f"exit {done.returncode}; see {out / 'pipeline.out'}")
     lines = len((done.stdout + done.stderr).splitlines())
-    return {"wall_s": wall, "cpu_s": cpu, "steps": steps, "lines_printed": lines, "load": [before, load()]}
+    # How many steps ran forked from the warm zygote (pipelines/warm_steps.py); None: --no-warm.
+    warm_steps = timings.get("warm_steps")
+    return {"wall_s": wall, "cpu_s": cpu, "steps": steps, "lines_printed": lines, "load": [before, load()]} | {
+        "warm": warm_steps
+    }
 
 
 def main() -> None:
@@ -222,6 +227,7 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=CONFIG)
     parser.add_argument("--out", type=Path, default=None, help="Kept; default: a temporary directory.")
     parser.add_argument("--skip", action="append", default=[], choices=["imports", "floor", "pipeline"])
+    parser.add_argument("--no-warm", action="store_true", help="Run the pipeline's steps as fresh subprocesses.")
     parser.add_argument("--floor-here", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.floor_here:
@@ -236,11 +242,12 @@ def main() -> None:
     if "floor" not in args.skip:
         results["floor"] = floor(args.config.resolve(), out)
     if "pipeline" not in args.skip:
-        results["pipeline"] = pipeline(args.config.resolve(), out)
+        results["pipeline"] = pipeline(args.config.resolve(), out, warm=not args.no_warm)
     summary = {f"{k}_{m}": round(v[m], 1) for k, v in results.items() for m in ("wall_s", "cpu_s")}
     summary |= {f"{k}_load": v["load"] for k, v in results.items()}
     if "pipeline" in results:
         summary["pipeline_lines_printed"] = results["pipeline"]["lines_printed"]
+        summary["pipeline_warm"] = results["pipeline"]["warm"]
     if len(results) == 2:
         f, p = results["floor"], results["pipeline"]
         summary["ratio_wall"] = round(p["wall_s"] / f["wall_s"], 2)

@@ -120,6 +120,9 @@ def run_local_cmd(
     verbose: bool = typer.Option(
         False, "--verbose", "-v", help="Stream every step's whole output (it always goes to <run dir>/logs/)."
     ),
+    warm: bool = typer.Option(
+        True, "--warm/--no-warm", help="Fork the steps from one process that has imported their libraries."
+    ),
 ) -> None:
     """Run the whole pipeline on this machine (kfp.local, in this environment): each step as it
     starts and ends, with its wall time and key figures; its full output in <run dir>/logs/<step>.log."""
@@ -151,6 +154,7 @@ def run_local_cmd(
                 extra_data=extra_data,
                 verbose=verbose,
                 listener=progress,
+                warm=warm,
             )
     except RuntimeError as err:
         console.print(f"[red]run failed:[/red] {escape(str(err))}\nNothing was pushed.", soft_wrap=True)

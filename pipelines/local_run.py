@@ -5,6 +5,7 @@ start and finish, and `verbose` streams everything as kfp.local prints it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -19,6 +20,7 @@ from contracts.artifacts import BLESSING_JSON, FAILURE_FILE, PUSH_RESULT
 from contracts.config import PipelineConfig
 from pipelines.progress import ANSI, LOGS_DIR, STEPS_JSON, Listener, StepEvents, StepLogs
 from pipelines.training_pipeline import build_pipeline, thresholds_parameter
+from pipelines.warm_steps import warm_steps
 
 TAIL_LINES = 20
 
@@ -80,13 +82,22 @@ def _new_dir(root: Path, before: set) -> Path | None:
 
 
 def run_pipeline_locally(
-    pipeline_root: str | Path, start_run, verbose: bool = False, listener: Listener | None = None
+    pipeline_root: str | Path,
+    start_run,
+    verbose: bool = False,
+    listener: Listener | None = None,
+    warm: bool = False,
 ) -> LocalRun:
     """Runs `start_run()` (a call of a @dsl.pipeline function) under kfp.local's
     SubprocessRunner in this environment, timing each step and writing its output to its log
     (`verbose`: to stdout as well); a failed step raises RunFailed with its failure.json cause
-    and its log's last lines."""
+    and its log's last lines. `warm`: the steps run forked from a zygote that has imported
+    the training steps' libraries once (pipelines/warm_steps.py), not in fresh subprocesses;
+    it takes some 7 s to start, a loss for a pipeline of light steps."""
     from kfp import local
+
+    stack = contextlib.ExitStack()  # the zygote first: it imports while kfp.local starts
+    zygote = stack.enter_context(warm_steps(warm))
 
     root = Path(pipeline_root).resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -95,6 +106,8 @@ def run_pipeline_locally(
     # Until kfp.local has made the run directory the logs are staged beside it.
     logs = StepLogs(root / f".logs-{uuid.uuid4().hex[:8]}", echo=sys.stdout if verbose else None)
     events = StepEvents(logs, lambda: _new_dir(root, before), listener)
+    if zygote:
+        events.warm_cpu = lambda: zygote.cpu
     logging.getLogger().addFilter(events)
     # kfp.local prints to sys.stdout (its log handler binds it when each step starts), and the
     # steps' stderr is merged into it; the parent's own warnings go to the logs too.
@@ -111,12 +124,14 @@ def run_pipeline_locally(
         sys.stdout, sys.stderr = streams
         logging.getLogger().removeFilter(events)
         logs.close()
+        stack.close()
     elapsed = time.perf_counter() - start
     run_dir = events.locate() or _new_dir(root, before)
     run = summarise(run_dir, elapsed, events.seconds)
     run.logs = logs.dir
     if run.logs.is_dir():  # the steps' wall and CPU seconds, for tools (bench/local_floor.py)
         timings = {"seconds": elapsed, "steps": events.seconds, "cpu_seconds": events.cpu}
+        timings["warm_steps"] = zygote.summary() if zygote else None
         (run.logs / STEPS_JSON).write_text(json.dumps(timings, indent=1))
     return run
 
@@ -141,10 +156,11 @@ def run_local(
     params: dict | None = None,
     verbose: bool = False,
     listener: Listener | None = None,
+    warm: bool = True,
 ) -> LocalRun:
     """The training pipeline under kfp.local. extra_data: labelled rows appended to the data;
     run_reason: recorded with the pushed model; params: any other pipeline parameters by name;
-    verbose, listener: see run_pipeline_locally."""
+    verbose, listener, warm: see run_pipeline_locally."""
     config = localise(config)
     values = {
         "data_source": _absolute(data_source) if data_source else config.data.source,
@@ -157,7 +173,7 @@ def run_local(
         "pipeline_config": config.to_json(),
     }
     return run_pipeline_locally(
-        pipeline_root, lambda: build_pipeline(config)(**{**values, **(params or {})}), verbose, listener
+        pipeline_root, lambda: build_pipeline(config)(**{**values, **(params or {})}), verbose, listener, warm
     )
 
 

@@ -109,6 +109,7 @@ class StepEvents(logging.Filter):
         # CPU seconds of each step's subprocess (and its children): kfp.local has waited for it
         # when it logs the end, so it is in this process's RUSAGE_CHILDREN by then.
         self.cpu: dict[str, float] = {}
+        self.warm_cpu = lambda: 0.0  # steps' CPU-s not in RUSAGE_CHILDREN (pipelines/warm_steps.py)
         self._cpu_at_start = 0.0
         self.failed: str | None = None
         self.run_dir: Path | None = None
@@ -117,13 +118,13 @@ class StepEvents(logging.Filter):
         message = ANSI.sub("", record.getMessage())
         if m := self._start.match(message):
             self.started[m.group(1)] = record.created
-            self._cpu_at_start = _children_cpu()
+            self._cpu_at_start = _children_cpu() + self.warm_cpu()
             self.logs.step = m.group(1)
             self._tell("started", m.group(1))
         elif (m := self._end.match(message)) and m.group(1) in self.started:
             step, status = m.groups()
             self.seconds[step] = record.created - self.started[step]
-            self.cpu[step] = _children_cpu() - self._cpu_at_start
+            self.cpu[step] = _children_cpu() + self.warm_cpu() - self._cpu_at_start
             self.locate()
             if status == "SUCCESS":
                 step_dir = self.run_dir / step if self.run_dir else None
