@@ -242,7 +242,9 @@ def _valid_fd(fd: int) -> bool:
 def warm_steps(enabled: bool = True, preload: list[str] | None = None):
     """While it lasts, kfp.local runs Python-component steps in children of a warm zygote;
     yields the Zygote (None when not enabled)."""
-    if not enabled:
+    # Linux only: fork_blocker reads /proc, and macOS's system libraries are not fork-safe
+    # once loaded (the lock resolves for linux/x86_64 only anyway).
+    if not enabled or not sys.platform.startswith("linux"):
         yield None
         return
     from kfp.local import subprocess_task_handler as handler
